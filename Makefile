@@ -1,0 +1,77 @@
+# Every target is idempotent and says what it does. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help install lint format test demo airflow bench bench-emulator db down clean lock
+
+help:
+	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
+	@echo "make test      run the whole test suite (sets up venv and Postgres itself)"
+	@echo "make lint      ruff check (with Airflow's AIR rules) and format check"
+	@echo "make airflow   a local Airflow UI wired to the emulator and the local Postgres"
+	@echo "make bench     the performance benchmark (not part of make test)"
+	@echo "make down      stop everything the targets above started"
+	@echo "make clean     down, then remove .venv and .local"
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@if [ ! -x $(PY) ]; then echo "==> creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); fi
+	@echo "==> installing pinned requirements into $(VENV) (requirements.txt + constraints.txt)"
+	@$(PIP) install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@echo "==> installing this project (editable: registers our Airflow connection type)"
+	@$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+	@echo "==> $(VENV) is up to date"
+
+lint: $(STAMP)
+	@echo "==> ruff check"
+	@$(VENV)/bin/ruff check .
+	@echo "==> ruff format --check"
+	@$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+
+db:
+	@echo "==> making sure a PostgreSQL server answers"
+	@$(PYTHON) tools/localpg.py ensure >/dev/null
+
+test: $(STAMP) db
+	@echo "==> running the test suite"
+	@# pytest exits 5 when it collected nothing: that must never count as a pass.
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m pytest $(PYTEST_ARGS); \
+	  rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
+
+demo: $(STAMP) db
+	@echo "==> running the demo: emulator + local Postgres + Airflow"
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/demo.py
+
+airflow: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/local_airflow.py start
+
+bench: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/pipeline_bench.py $(BENCH_ARGS)
+
+bench-emulator: $(STAMP)
+	@$(PY) bench/emulator_bench.py $(BENCH_ARGS)
+
+down:
+	@echo "==> stopping local services"
+	@if [ -x $(PY) ] && [ -f tools/local_airflow.py ]; then $(PY) tools/local_airflow.py stop || true; fi
+	@$(PYTHON) tools/localpg.py stop
+
+clean: down
+	@echo "==> removing $(VENV) and .local"
+	@rm -rf $(VENV) .local
+
+# Regenerate constraints.txt from the venv after changing requirements.txt.
+lock:
+	@$(PIP) freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	@echo "==> wrote constraints.txt ($$(wc -l < constraints.txt) packages)"

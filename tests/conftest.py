@@ -1,0 +1,108 @@
+"""Shared test foundations: an isolated Airflow home, a private database, the emulator fixtures.
+
+Airflow reads its configuration from the environment when it is first imported, so the
+environment is set here at import time, before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# One throwaway Airflow home per test session: tests never read a user's airflow.cfg,
+# connections or metadata database.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sfpipe-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(REPO_ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# The connections the DAG reads are supplied per test; drop any the caller's shell exported,
+# except the warehouse one, which names the server tests may use (never its database).
+for _name in list(os.environ):
+    if _name.startswith("AIRFLOW_CONN_") and _name != "AIRFLOW_CONN_POSTGRES_WAREHOUSE":
+        del os.environ[_name]
+
+pytest_plugins = ["salesforce_emulator.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """URL of a PostgreSQL server with rights to create databases.
+
+    `make test` exports WAREHOUSE_ADMIN_URL; run directly, pytest asks tools/localpg.py, which
+    uses AIRFLOW_CONN_POSTGRES_WAREHOUSE when given or starts the private cluster.
+    """
+    url = os.environ.get("WAREHOUSE_ADMIN_URL")
+    if url:
+        return url
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "tools" / "localpg.py"), "ensure"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.exit(f"no PostgreSQL server for the tests:\n{result.stderr}", returncode=3)
+    return result.stdout.strip().splitlines()[-1]
+
+
+def _with_database(url: str, database: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{database}"
+
+
+@pytest.fixture(scope="session")
+def test_database_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database of our own on that server, dropped at the end of the session.
+
+    Tests never touch a database they did not create, so a user's data is safe even when
+    AIRFLOW_CONN_POSTGRES_WAREHOUSE points at a real server.
+    """
+    import psycopg2
+
+    name = f"sfpipe_test_{secrets.token_hex(4)}"
+    admin = psycopg2.connect(pg_admin_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(pg_admin_url, name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def warehouse(test_database_url: str) -> Iterator[str]:
+    """The test database emptied of the pipeline's schema before each test; yields its URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(test_database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS salesforce CASCADE")
+    conn.close()
+    yield test_database_url
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """Airflow's metadata database (SQLite in the session's Airflow home), migrated once."""
+    from airflow.utils import db
+
+    db.resetdb(skip_init=False)
+    return _AIRFLOW_HOME
