@@ -53,12 +53,19 @@ def check_dag_folder(folder: Path) -> list[str]:
     opened: list[str] = []
     with _forbid_connections(opened):
         bag = DagBag(dag_folder=str(folder))
-    problems = [f"import error in {Path(path).name}: {error.strip().splitlines()[-1]}" for path, error in bag.import_errors.items()]
+    problems = [
+        f"import error in {Path(path).name}: {error.strip().splitlines()[-1]}"
+        for path, error in bag.import_errors.items()
+    ]
     problems += [f"parsing opened a connection: {what}" for what in opened]
     for stat in bag.dagbag_stats:
-        seconds = stat.duration.total_seconds() if hasattr(stat.duration, "total_seconds") else float(stat.duration)
+        seconds = (
+            stat.duration.total_seconds() if hasattr(stat.duration, "total_seconds") else float(stat.duration)
+        )
         if seconds > MAX_PARSE_SECONDS:
-            problems.append(f"{Path(stat.file).name} took {seconds:.1f}s to parse (limit {MAX_PARSE_SECONDS}s)")
+            problems.append(
+                f"{Path(stat.file).name} took {seconds:.1f}s to parse (limit {MAX_PARSE_SECONDS}s)"
+            )
     for dag_id, dag in sorted(bag.dags.items()):
         owners = {task.owner for task in dag.tasks}
         if not owners or owners & {"airflow", "", None}:

@@ -1,14 +1,13 @@
 """A DAG file that opens a network connection at the top level, which parsing must not do."""
 
+import contextlib
 import socket
 from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-try:
+with contextlib.suppress(OSError):
     socket.create_connection(("127.0.0.1", 9), timeout=0.5).close()
-except OSError:
-    pass
 
 
 @dag(

@@ -1,0 +1,106 @@
+-- The warehouse schema, applied at the start of every run. Every statement is idempotent.
+-- Column names are the Salesforce API names in snake_case; types follow describe
+-- (datetime -> timestamptz, currency/double/percent -> numeric so values stay exact).
+CREATE SCHEMA IF NOT EXISTS salesforce;
+
+CREATE TABLE IF NOT EXISTS salesforce.account (
+    id                   varchar(18) PRIMARY KEY,
+    name                 text,
+    type                 text,
+    parent_id            varchar(18),
+    industry             text,
+    annual_revenue       numeric,
+    number_of_employees  bigint,
+    billing_street       text,
+    billing_city         text,
+    billing_state        text,
+    billing_postal_code  text,
+    billing_country      text,
+    shipping_street      text,
+    shipping_city        text,
+    shipping_state       text,
+    shipping_postal_code text,
+    shipping_country     text,
+    phone                text,
+    website              text,
+    account_source       text,
+    description          text,
+    owner_id             varchar(18),
+    created_date         timestamptz,
+    last_modified_date   timestamptz,
+    system_modstamp      timestamptz NOT NULL,
+    is_deleted           boolean NOT NULL,
+    -- lineage: when this row was last written, and by which DAG run
+    _extracted_at        timestamptz NOT NULL,
+    _dag_run_id          text NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS salesforce.contact (
+    id                     varchar(18) PRIMARY KEY,
+    account_id             varchar(18),
+    salutation             text,
+    first_name             text,
+    last_name              text,
+    name                   text,
+    email                  text,
+    title                  text,
+    department             text,
+    phone                  text,
+    mobile_phone           text,
+    mailing_street         text,
+    mailing_city           text,
+    mailing_state          text,
+    mailing_postal_code    text,
+    mailing_country        text,
+    lead_source            text,
+    birthdate              date,
+    has_opted_out_of_email boolean,
+    description            text,
+    owner_id               varchar(18),
+    created_date           timestamptz,
+    last_modified_date     timestamptz,
+    system_modstamp        timestamptz NOT NULL,
+    is_deleted             boolean NOT NULL,
+    _extracted_at          timestamptz NOT NULL,
+    _dag_run_id            text NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS account_system_modstamp_idx ON salesforce.account (system_modstamp);
+CREATE INDEX IF NOT EXISTS contact_system_modstamp_idx ON salesforce.contact (system_modstamp);
+CREATE INDEX IF NOT EXISTS contact_account_id_idx ON salesforce.contact (account_id);
+
+-- One row per object per run: what was extracted and loaded, and how it ended.
+CREATE TABLE IF NOT EXISTS salesforce.load_audit (
+    audit_id          bigserial PRIMARY KEY,
+    dag_run_id        text NOT NULL,
+    sobject           text NOT NULL,
+    mode              text NOT NULL,           -- incremental | full_refresh
+    method            text,                    -- rest | bulk2
+    window_start      timestamptz,             -- null on a full refresh: all of history
+    window_end        timestamptz NOT NULL,
+    extracted         bigint NOT NULL DEFAULT 0,
+    upserted          bigint NOT NULL DEFAULT 0,
+    deleted           bigint NOT NULL DEFAULT 0,
+    rejected          bigint NOT NULL DEFAULT 0,
+    api_calls         integer NOT NULL DEFAULT 0,
+    api_usage_after   text,                    -- Sforce-Limit-Info figures, e.g. 1234/15000
+    salesforce_count  bigint,
+    count_difference  bigint,
+    count_note        text,
+    started_at        timestamptz NOT NULL,
+    finished_at       timestamptz,
+    status            text NOT NULL,           -- running | success | failed
+    error             text
+);
+CREATE INDEX IF NOT EXISTS load_audit_object_status_idx ON salesforce.load_audit (sobject, status);
+
+-- Records that could not be loaded, kept with their raw JSON and the reason, never dropped.
+CREATE TABLE IF NOT EXISTS salesforce.load_rejects (
+    reject_id    bigserial PRIMARY KEY,
+    dag_run_id   text NOT NULL,
+    sobject      text NOT NULL,
+    record_id    text,
+    reason       text NOT NULL,
+    raw_record   text NOT NULL,               -- text, not jsonb: jsonb cannot hold \u0000
+    rejected_at  timestamptz NOT NULL DEFAULT now()
+);

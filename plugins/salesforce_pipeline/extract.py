@@ -1,0 +1,262 @@
+"""Extract one object's records for a window: field planning, SOQL, and bounded chunks.
+
+Pure functions plan the fields (against describe) and build the SOQL; the chunk generators
+stream REST pages or Bulk API 2.0 CSV pages through the hook, holding at most one chunk.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline.objects import REQUIRED_FIELDS, ObjectSpec
+from salesforce_pipeline.settings import SettingsError, is_soql_identifier
+from salesforce_pipeline.transform import blank_to_none, flatten_record, kind_for, postgres_type, snake_case
+
+if TYPE_CHECKING:
+    from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+
+log = logging.getLogger(__name__)
+
+# Bulk CSV pages can carry 32,000-character text areas; the csv module's default cap is 128 KiB.
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The SystemModstamp range one run reads. `start` None means all of history."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def soql_condition(self) -> str:
+        conditions = []
+        if self.start is not None:
+            conditions.append(f"SystemModstamp >= {soql_datetime(self.start)}")
+        if self.end is not None:
+            conditions.append(f"SystemModstamp < {soql_datetime(self.end)}")
+        return " AND ".join(conditions)
+
+    def describe(self) -> str:
+        start = soql_datetime(self.start) if self.start else "beginning"
+        end = soql_datetime(self.end) if self.end else "now"
+        return f"[{start}, {end})"
+
+
+def soql_datetime(moment: datetime) -> str:
+    """A SOQL datetime literal (unquoted, UTC)."""
+    if moment.tzinfo is None:
+        raise ValueError("window bounds must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def incremental_window(interval_start: datetime, interval_end: datetime, lookback: timedelta) -> Window:
+    """A run owns [start, end) of its data interval, re-reading `lookback` before the start,
+    since a record can commit with a SystemModstamp earlier than a query that already ran."""
+    return Window(start=interval_start - lookback, end=interval_end)
+
+
+# A full refresh has no upper bound: anything newer than the interval is still the truth, and the
+# upsert guard keeps it; bounding it would make rows changed since look deleted.
+FULL_REFRESH_WINDOW = Window(start=None, end=None)
+
+
+@dataclass
+class FieldPlan:
+    """What to select for one object, how to read each field, and what was left out."""
+
+    fields: list[str]
+    kinds: dict[str, str]
+    hidden_defaults: list[str] = field(default_factory=list)
+    extra_columns: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return [snake_case(f) for f in self.fields]
+
+
+def plan_fields(
+    spec: ObjectSpec,
+    describe: Mapping[str, Any],
+    extra_fields: Sequence[str],
+    describe_related: Callable[[str], Mapping[str, Any]],
+) -> FieldPlan:
+    """Check the field list against describe before anything is extracted.
+
+    Default fields that describe does not show (field-level security, or an edition without
+    them) are left out with a warning and their columns stay null. A configured extra field
+    that describe does not show is an error: someone asked for it by name.
+    """
+    by_name = {f["name"]: f for f in describe.get("fields", [])}
+    kinds: dict[str, str] = {}
+    selected: list[str] = []
+    hidden: list[str] = []
+    for name in spec.default_fields:
+        described = by_name.get(name)
+        if described is None:
+            if name in REQUIRED_FIELDS:
+                raise SettingsError(
+                    f"{spec.name}.{name} is not visible to the integration user; the pipeline needs it. "
+                    f"Grant read access to {spec.name}.{name} in the user's permission set."
+                )
+            hidden.append(name)
+            continue
+        selected.append(name)
+        kinds[name] = kind_for(described["type"])
+
+    extra_columns: list[tuple[str, str]] = []
+    default_columns = {snake_case(n) for n in spec.default_fields}
+    for name in extra_fields:
+        if not is_soql_identifier(name):
+            raise SettingsError(f"{name!r} is not a SOQL field name")
+        if name in selected:
+            continue
+        described = _describe_path(spec, name, by_name, describe_related)
+        if described.get("type") in ("address", "location"):
+            raise SettingsError(
+                f"{spec.name}.{name} is a compound field, which cannot be extracted as one column; "
+                "configure its components instead (e.g. BillingCity, BillingPostalCode)"
+            )
+        selected.append(name)
+        kinds[name] = kind_for(described["type"])
+        column = snake_case(name)
+        if column in default_columns:
+            raise SettingsError(f"Extra field {name!r} maps to column {column!r}, which a default field uses")
+        extra_columns.append((column, postgres_type(kinds[name])))
+    return FieldPlan(fields=selected, kinds=kinds, hidden_defaults=hidden, extra_columns=extra_columns)
+
+
+def _describe_path(spec, name, by_name, describe_related) -> Mapping[str, Any]:
+    if "." not in name:
+        described = by_name.get(name)
+        if described is None:
+            raise SettingsError(
+                f"Configured extra field {spec.name}.{name} does not exist or is not visible to the "
+                f"integration user (checked against describe). Check the API name (custom fields end in "
+                f"__c) or grant field-level security, or remove it from extra_fields.{spec.name}."
+            )
+        return described
+    relationship, _, rest = name.partition(".")
+    reference = next(
+        (f for f in by_name.values() if f.get("relationshipName") == relationship and f.get("referenceTo")),
+        None,
+    )
+    if reference is None:
+        raise SettingsError(
+            f"Configured extra field {spec.name}.{name}: {relationship!r} is not a relationship of "
+            f"{spec.name} (checked against describe)"
+        )
+    parent = describe_related(reference["referenceTo"][0])
+    parent_fields = {f["name"]: f for f in parent.get("fields", [])}
+    if "." in rest:
+        raise SettingsError(
+            f"Configured extra field {spec.name}.{name}: only one relationship level is supported"
+        )
+    described = parent_fields.get(rest)
+    if described is None:
+        raise SettingsError(
+            f"Configured extra field {spec.name}.{name}: {reference['referenceTo'][0]} has no field {rest!r} "
+            "visible to the integration user"
+        )
+    return described
+
+
+def build_soql(spec: ObjectSpec, fields: Sequence[str], window: Window) -> str:
+    condition = window.soql_condition()
+    where = f" WHERE {condition}" if condition else ""
+    return f"SELECT {', '.join(fields)} FROM {spec.name}{where}"
+
+
+def build_count_soql(spec: ObjectSpec, window: Window, *, live_only: bool = False) -> str:
+    conditions = [c for c in (window.soql_condition(), "IsDeleted = false" if live_only else "") if c]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT COUNT() FROM {spec.name}{where}"
+
+
+def estimate_api_calls(record_count: int, method: str, *, rest_batch_size: int, chunk_size: int) -> int:
+    """Calls an extraction of `record_count` records will cost, for the budget check."""
+    if method == "bulk2":
+        # create + a few polls + one results call per page
+        return 1 + 5 + max(1, math.ceil(record_count / chunk_size))
+    return max(1, math.ceil(record_count / rest_batch_size))
+
+
+class Progress:
+    """Logs records, pages and rate every few thousand records, for the people watching the task."""
+
+    def __init__(self, sobject: str, every: int = 5000) -> None:
+        self.sobject = sobject
+        self.every = every
+        self.records = 0
+        self.pages = 0
+        self.started = time.monotonic()
+        self._next_report = every
+
+    def page(self, records: int) -> None:
+        self.pages += 1
+        self.records += records
+        if self.records >= self._next_report:
+            elapsed = max(time.monotonic() - self.started, 1e-6)
+            log.info(
+                "%s: extracted %d records in %d pages (%.0f records/s)",
+                self.sobject,
+                self.records,
+                self.pages,
+                self.records / elapsed,
+            )
+            self._next_report = (self.records // self.every + 1) * self.every
+
+
+def rest_chunks(
+    hook: SalesforcePipelineHook, soql: str, *, chunk_size: int, batch_size: int, progress: Progress
+) -> Iterator[list[dict[str, Any]]]:
+    """queryAll pages (deletes included) regrouped into chunks of at most `chunk_size` flat records."""
+    chunk: list[dict[str, Any]] = []
+    for page in hook.query_pages(soql, include_deleted=True, batch_size=batch_size):
+        progress.page(len(page))
+        for record in page:
+            chunk.append(flatten_record(record))
+            if len(chunk) >= chunk_size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def bulk_chunks(
+    hook: SalesforcePipelineHook, soql: str, *, chunk_size: int, poll_seconds: float, progress: Progress
+) -> Iterator[list[dict[str, Any]]]:
+    """A Bulk API 2.0 queryAll job's CSV pages, each at most `chunk_size` records."""
+    for page in hook.bulk2_query_pages(
+        soql, include_deleted=True, max_records=chunk_size, poll_interval=poll_seconds
+    ):
+        records = parse_bulk_csv(page)
+        progress.page(len(records))
+        for start in range(0, len(records), chunk_size):
+            yield records[start : start + chunk_size]
+
+
+def parse_bulk_csv(page: str) -> list[dict[str, Any]]:
+    """One Bulk API 2.0 result page (CSV with a header row) as flat records, null for empty."""
+    reader = csv.reader(io.StringIO(page, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return []
+    records = []
+    for row in reader:
+        if len(row) != len(header):
+            raise ValueError(
+                f"Bulk API 2.0 result page is malformed: a row has {len(row)} fields, the header has "
+                f"{len(header)} (truncated download?)"
+            )
+        records.append(blank_to_none(dict(zip(header, row, strict=True))))
+    return records

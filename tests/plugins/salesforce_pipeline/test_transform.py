@@ -1,0 +1,200 @@
+"""Unit tests of the pure transform functions (no Airflow, no network, no database)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from salesforce_pipeline.transform import (
+    flatten_record,
+    id_checksum,
+    is_valid_id,
+    kind_for,
+    snake_case,
+    transform_records,
+)
+
+ACCOUNT_ID = "001000000000001AAA"
+
+
+def make_id(prefix: str, serial: int) -> str:
+    id15 = f"{prefix}{serial:012d}"
+    return id15 + id_checksum(id15)
+
+
+@pytest.mark.parametrize(
+    ("api_name", "column"),
+    [
+        ("SystemModstamp", "system_modstamp"),
+        ("AccountId", "account_id"),
+        ("BillingPostalCode", "billing_postal_code"),
+        ("Health_Score__c", "health_score__c"),
+        ("NumberOfEmployees", "number_of_employees"),
+        ("IsDeleted", "is_deleted"),
+        ("NPS__c", "nps__c"),
+        ("Id", "id"),
+        ("Account.Name", "account_name"),
+        ("HasOptedOutOfEmail", "has_opted_out_of_email"),
+    ],
+)
+def test_snake_case(api_name, column):
+    assert snake_case(api_name) == column
+
+
+def test_id_checksum_follows_the_documented_algorithm():
+    # Each 5-character chunk sets bit i for an upper-case letter at position i.
+    assert id_checksum("001000000000001") == "AAA"
+    assert id_checksum("001A00000000001") == "IAA"  # 'A' at position 3 of chunk 1 -> bit 3 -> 8 -> I
+    assert id_checksum("ABCDEABCDEABCDE") == "555"  # all five upper -> 31 -> '5'
+
+
+def test_is_valid_id_checks_length_checksum_and_prefix():
+    good = "001Ab00000ZzZzX" + id_checksum("001Ab00000ZzZzX")
+    assert is_valid_id(good, "001")
+    assert is_valid_id(good[:15].lower() + good[15:], None) is False  # case changes the checksum
+    assert not is_valid_id(good, "003")
+    assert not is_valid_id(good[:15], "001")
+    assert not is_valid_id("001' OR 1=1 --xxxx", "001")
+    assert not is_valid_id(None)
+
+
+def test_flatten_drops_attributes_and_flattens_relationships():
+    record = {
+        "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003"},
+        "Id": "003",
+        "Account": {"attributes": {"type": "Account"}, "Name": "Acme", "Owner": {"Name": "Zoë"}},
+        "Email": None,
+    }
+    assert flatten_record(record) == {
+        "Id": "003",
+        "Account.Name": "Acme",
+        "Account.Owner.Name": "Zoë",
+        "Email": None,
+    }
+
+
+FIELDS = [
+    "Id",
+    "Name",
+    "Email",
+    "AnnualRevenue",
+    "NumberOfEmployees",
+    "HasOptedOutOfEmail",
+    "Birthdate",
+    "CreatedDate",
+    "SystemModstamp",
+    "IsDeleted",
+]
+KINDS = {
+    "Id": "id",
+    "Name": "text",
+    "Email": "email",
+    "AnnualRevenue": "numeric",
+    "NumberOfEmployees": "integer",
+    "HasOptedOutOfEmail": "boolean",
+    "Birthdate": "date",
+    "CreatedDate": "datetime",
+    "SystemModstamp": "datetime",
+    "IsDeleted": "boolean",
+}
+
+
+def record(serial: int, **overrides):
+    base = {
+        "Id": make_id("001", serial),
+        "Name": f"Account {serial}",
+        "Email": "  Mixed.Case@Example.COM ",
+        "AnnualRevenue": 1234.5,
+        "NumberOfEmployees": 12,
+        "HasOptedOutOfEmail": False,
+        "Birthdate": "1990-02-03",
+        "CreatedDate": "2026-11-01T10:00:00.000+0000",
+        "SystemModstamp": "2026-11-02T10:00:00.000+0000",
+        "IsDeleted": False,
+    }
+    base.update(overrides)
+    return base
+
+
+def test_values_are_typed_and_text_kept_exactly():
+    hostile = 'Zoë "Quote", tab\there\nnew line \\ backslash 山田 🚀'
+    result = transform_records([record(1, Name=hostile)], FIELDS, KINDS, key_prefix="001")
+    assert result.rejects == []
+    row = result.frame.iloc[0]
+    assert list(result.frame.columns) == [snake_case(f) for f in FIELDS]
+    assert row["name"] == hostile
+    assert row["email"] == "mixed.case@example.com"
+    assert row["annual_revenue"] == "1234.5"
+    assert row["number_of_employees"] == 12
+    assert row["has_opted_out_of_email"] is False
+    assert row["birthdate"] == "1990-02-03"
+    assert row["created_date"] == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert row["system_modstamp"] == datetime(2026, 11, 2, 10, tzinfo=UTC)
+
+
+def test_nul_characters_are_removed_and_nothing_else():
+    result = transform_records([record(1, Name="a\x00b\x00")], FIELDS, KINDS, key_prefix="001")
+    assert result.frame.iloc[0]["name"] == "ab"
+
+
+def test_bulk_csv_strings_give_the_same_row_as_rest_json():
+    rest = record(1)
+    bulk = {
+        k: (None if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in rest.items()
+    }
+    bulk["CreatedDate"] = "2026-11-01T10:00:00.000Z"
+    bulk["SystemModstamp"] = "2026-11-02T10:00:00.000Z"
+    from_rest = transform_records([rest], FIELDS, KINDS, key_prefix="001").frame
+    from_bulk = transform_records([bulk], FIELDS, KINDS, key_prefix="001").frame
+    assert from_rest.to_dict("records") == from_bulk.to_dict("records")
+
+
+def test_duplicate_ids_keep_the_latest_system_modstamp():
+    older = record(1, Name="old", SystemModstamp="2026-11-02T10:00:00.000+0000")
+    newer = record(1, Name="new", SystemModstamp="2026-11-03T10:00:00.000+0000")
+    result = transform_records([newer, older], FIELDS, KINDS, key_prefix="001")
+    assert len(result.frame) == 1
+    assert result.frame.iloc[0]["name"] == "new"
+    assert result.duplicates_dropped == 1
+
+
+@pytest.mark.parametrize(
+    ("override", "reason"),
+    [
+        ({"Id": "not-an-id"}, "Id: 'not-an-id' is not a valid Salesforce Id"),
+        ({"Id": make_id("003", 1)}, "is not a valid Salesforce Id"),  # a Contact Id in an Account extract
+        ({"AnnualRevenue": "lots"}, "AnnualRevenue: 'lots' is not a number"),
+        ({"NumberOfEmployees": 1.5}, "NumberOfEmployees: 1.5 is not an integer"),
+        ({"HasOptedOutOfEmail": "maybe"}, "HasOptedOutOfEmail: 'maybe' is not a boolean"),
+        ({"Birthdate": "03/02/1990"}, "Birthdate: '03/02/1990' is not a date"),
+        ({"CreatedDate": "yesterday"}, "CreatedDate: 'yesterday' is not a datetime"),
+        ({"SystemModstamp": None}, "SystemModstamp: missing"),
+    ],
+)
+def test_unloadable_records_are_rejected_with_reason_and_raw_json(override, reason):
+    bad = record(2, **override)
+    result = transform_records([record(1), bad], FIELDS, KINDS, key_prefix="001")
+    assert len(result.frame) == 1
+    assert len(result.rejects) == 1
+    reject = result.rejects[0]
+    assert reason in reject.reason
+    assert json.loads(reject.raw_record) == bad
+
+
+def test_describe_types_map_to_column_kinds():
+    assert kind_for("datetime") == "datetime"
+    assert kind_for("currency") == "numeric"
+    assert kind_for("double") == "numeric"
+    assert kind_for("int") == "integer"
+    assert kind_for("boolean") == "boolean"
+    assert kind_for("reference") == "id"
+    assert kind_for("picklist") == "text"
+    assert kind_for("textarea") == "text"
+
+
+def test_an_empty_chunk_gives_an_empty_frame():
+    result = transform_records([], FIELDS, KINDS, key_prefix="001")
+    assert result.frame.empty
+    assert result.rejects == []
