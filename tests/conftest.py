@@ -96,7 +96,7 @@ def warehouse(test_database_url: str) -> Iterator[str]:
     with conn.cursor() as cur:
         cur.execute("DROP SCHEMA IF EXISTS salesforce CASCADE")
     conn.close()
-    yield test_database_url
+    return test_database_url
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,9 @@ def connection_from_env() -> str | None:
         return f"postgresql://{auth}{host}:{port}/{database}"
     scheme, _, rest = raw.partition("://")
     if scheme not in ("postgres", "postgresql"):
-        raise LocalPgError(f"{ENV_CONNECTION} must be a postgresql:// URI or connection JSON, got scheme {scheme!r}")
+        raise LocalPgError(
+            f"{ENV_CONNECTION} must be a postgresql:// URI or connection JSON, got scheme {scheme!r}"
+        )
     return f"postgresql://{rest}"
 
 
@@ -241,7 +243,9 @@ def stop() -> None:
         return
     bindir = find_binaries()
     say(f"stopping the local PostgreSQL in {DATA_DIR}")
-    run_as(server_user(), [str(bindir / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"], check=False)
+    run_as(
+        server_user(), [str(bindir / "pg_ctl"), "-D", str(DATA_DIR), "-m", "fast", "-w", "stop"], check=False
+    )
 
 
 def status() -> None:
