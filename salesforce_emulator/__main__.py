@@ -1,0 +1,102 @@
+"""Command line: ``python -m salesforce_emulator --port 8443 --accounts N --contacts M --seed S``.
+
+Prints exactly one line, ``READY <base-url> ca=<ca-file>``, once it serves, then serves until
+SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from salesforce_emulator.server import Emulator
+
+log = logging.getLogger("salesforce_emulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and --help)."""
+    p = argparse.ArgumentParser(prog="python -m salesforce_emulator", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, default=8443, help="TCP port (0: any free port)")
+    p.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        help="extra certificate name (repeatable); the first one is used in the printed URL",
+    )
+    p.add_argument("--accounts", type=int, default=50)
+    p.add_argument("--contacts", type=int, default=150)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--now", help="anchor of generated timestamps (ISO datetime, default: current time)")
+    p.add_argument("--period-days", type=float, default=30.0, help="timestamps spread over this many days")
+    p.add_argument("--daily-limit", type=int, default=15_000, help="DailyApiRequests max")
+    p.add_argument(
+        "--hide-field",
+        action="append",
+        default=[],
+        metavar="OBJECT.FIELD",
+        help="hide a field from the API user (repeatable), e.g. Account.Health_Score__c",
+    )
+    p.add_argument("--state-dir", help="keep the CA here across restarts (ca file: emulator-ca.pem)")
+    p.add_argument("--log-level", default="WARNING")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until SIGTERM/SIGINT."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+    )
+    hidden: dict[str, list[str]] = {}
+    for item in args.hide_field:
+        sobject, _, field = item.partition(".")
+        if not field:
+            raise SystemExit(f"--hide-field needs OBJECT.FIELD, got {item!r}")
+        hidden.setdefault(sobject, []).append(field)
+    options: dict[str, Any] = {"period_days": args.period_days, "daily_limit": args.daily_limit}
+    if args.now:
+        options["now"] = args.now
+    if hidden:
+        options["hidden_fields"] = hidden
+    emulator = Emulator(
+        accounts=args.accounts,
+        contacts=args.contacts,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        hostnames=args.hostname,
+        state_dir=args.state_dir,
+        **options,
+    ).start()
+    # This process exists to serve: move the generated data out of the garbage collector's
+    # reach and make collections rarer, or full collections over millions of row tuples stall
+    # every large query.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 50)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"READY {emulator.base_url} ca={emulator.ca_path}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

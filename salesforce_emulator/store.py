@@ -1,0 +1,689 @@
+"""The org: records, clock, sessions, API usage, counters and faults; the admin API lives here.
+
+Records are stored per object as a list of tuples in the object's storage order (columnar
+enough to hold a million contacts in about a gigabyte). Mutations never modify a tuple: they
+replace it. A query snapshot is therefore just a list of references to the tuples that matched,
+and later mutations cannot shift or change its pages, like a Salesforce query cursor.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from salesforce_emulator.auth import DEMO_CONNECTED_APP, DEMO_USER, ConnectedApp, Credentials, UserLogin
+from salesforce_emulator.faults import Fault, FaultPlan
+from salesforce_emulator.generator import DEFAULT_POD, generate, make_ids
+from salesforce_emulator.ids import to_18
+from salesforce_emulator.render import FragmentCache
+from salesforce_emulator.schema import SCHEMA, SObjectDef
+from salesforce_emulator.soql import CompiledQuery, compile_query
+from salesforce_emulator.wire import UTC, format_datetime, parse_datetime, to_wire
+
+__all__ = ["Org", "Session"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A live session (SOAP session id or OAuth access token)."""
+
+    token: str
+    user_id: str
+    flow: str  # "soap" or "oauth"
+    created: float
+
+
+class _Table:
+    __slots__ = ("next_number", "pos", "rows", "sobject")
+
+    def __init__(self, sobject: SObjectDef, rows: list[tuple[Any, ...]]):
+        self.sobject = sobject
+        self.rows: list[tuple[Any, ...] | None] = list(rows)
+        self.pos: dict[str, int] = {row[0]: i for i, row in enumerate(rows)}
+        self.next_number = len(rows) + 1
+
+    def get(self, record_id: str) -> tuple[Any, ...] | None:
+        i = self.pos.get(record_id)
+        return None if i is None else self.rows[i]
+
+
+def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return parse_datetime(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Org:
+    """One emulated Salesforce org. Thread-safe; every public method is part of the admin API.
+
+    Options: ``accounts``, ``contacts``, ``seed`` (data size and seed); ``now`` (anchor of the
+    generated timestamps, default: the current time) and ``period_days`` (how far back they
+    spread, default 30); ``deleted_share`` (share of records in the recycle bin);
+    ``hidden_fields`` (``{"Account": ["Health_Score__c"]}``: field-level security);
+    ``daily_limit`` (DailyApiRequests max); ``users`` / ``connected_apps`` (accepted logins,
+    demo defaults); ``max_open_cursors`` (query cursors kept per user, Salesforce keeps 10);
+    ``bulk_in_progress_polls`` (polls a Bulk job reports InProgress before JobComplete);
+    ``bulk_default_max_records`` (page size of Bulk results without ``maxRecords``);
+    ``concurrent_limit`` (concurrent API requests allowed, None = unlimited);
+    ``render_cache`` (keep pre-serialised JSON of served records, default True).
+    """
+
+    def __init__(
+        self,
+        *,
+        accounts: int = 50,
+        contacts: int = 150,
+        seed: int = 1,
+        now: dt.datetime | str | None = None,
+        period_days: float = 30.0,
+        deleted_share: float = 0.03,
+        hidden_fields: Mapping[str, Iterable[str]] | None = None,
+        daily_limit: int = 15_000,
+        users: Iterable[UserLogin] | None = None,
+        connected_apps: Iterable[ConnectedApp] | None = None,
+        max_open_cursors: int = 10,
+        bulk_in_progress_polls: int = 1,
+        bulk_default_max_records: int = 50_000,
+        org_name: str = "CustomerScore Demo Org",
+        concurrent_limit: int | None = None,
+        render_cache: bool = True,
+    ):
+        anchor = _as_datetime(now) or dt.datetime.now(UTC).replace(microsecond=0)
+        self.lock = threading.RLock()
+        self.org_name = org_name
+        started = time.perf_counter()
+        users = list(users) if users is not None else [DEMO_USER]
+        data = generate(
+            accounts=accounts,
+            contacts=contacts,
+            seed=seed,
+            now=anchor,
+            period_days=period_days,
+            deleted_share=deleted_share,
+            integration_username=users[0].username if users else DEMO_USER.username,
+        )
+        log.info(
+            "generated %d accounts and %d contacts (seed %d) in %.2f s",
+            accounts,
+            contacts,
+            seed,
+            time.perf_counter() - started,
+        )
+        self.org_id = data.org_id
+        self.integration_user_id = data.integration_user_id
+        self.seed = seed
+        self.generated_now = anchor
+        self._tables: dict[str, _Table] = {
+            "User": _Table(SCHEMA["User"], data.users),
+            "Account": _Table(SCHEMA["Account"], data.accounts),
+            "Contact": _Table(SCHEMA["Contact"], data.contacts),
+        }
+        # Clock: real time by default; set_clock() freezes it (or offsets it when ticking).
+        self._clock_frozen: dt.datetime | None = None
+        self._clock_offset = dt.timedelta(0)
+        self._hidden: dict[str, frozenset[str]] = {}
+        for sobject, names in (hidden_fields or {}).items():
+            self.hide_fields(sobject, names)
+        self._users = {u.username.lower(): u for u in users}
+        apps = list(connected_apps) if connected_apps is not None else [DEMO_CONNECTED_APP]
+        self._apps = {a.consumer_key: a for a in apps}
+        self._sessions: dict[str, Session] = {}
+        self._api_used = 0
+        self._daily_limit = daily_limit
+        self._counters: collections.Counter[str] = collections.Counter()
+        self._logins: collections.Counter[str] = collections.Counter()
+        self._login_failures: collections.Counter[str] = collections.Counter()
+        self.requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
+        self.faults = FaultPlan()
+        self.concurrent_limit = concurrent_limit
+        self.max_open_cursors = max_open_cursors
+        self.bulk_in_progress_polls = bulk_in_progress_polls
+        self.bulk_default_max_records = bulk_default_max_records
+        self._cascade: dict[str, list[str]] = {}
+        self.fragments = FragmentCache(enabled=render_cache)
+        # Query cursors and Bulk jobs are created lazily by their modules (avoids import cycles).
+        self.cursors: Any = None
+        self.bulk_jobs: Any = None
+
+    # ----------------------------------------------------------------------------- credentials
+    @property
+    def credentials(self) -> Credentials:
+        """The first configured user and Connected App, as one handy bundle."""
+        user = next(iter(self._users.values()), DEMO_USER)
+        app = next(iter(self._apps.values()), DEMO_CONNECTED_APP)
+        return Credentials(
+            user.username, user.password, user.security_token, app.consumer_key, app.consumer_secret
+        )
+
+    @property
+    def users(self) -> list[UserLogin]:
+        """Users accepted by SOAP login."""
+        return list(self._users.values())
+
+    @property
+    def connected_apps(self) -> list[ConnectedApp]:
+        """Connected Apps accepted by the OAuth token endpoint."""
+        return list(self._apps.values())
+
+    def add_user(self, user: UserLogin) -> None:
+        """Accept another user for login."""
+        with self.lock:
+            self._users[user.username.lower()] = user
+
+    def add_connected_app(self, app: ConnectedApp) -> None:
+        """Accept another Connected App."""
+        with self.lock:
+            self._apps[app.consumer_key] = app
+
+    def find_login_user(self, username: str) -> UserLogin | None:
+        """The configured user with this username (case-insensitive), if any."""
+        return self._users.get(username.lower())
+
+    def find_connected_app(self, consumer_key: str) -> ConnectedApp | None:
+        """The configured Connected App with this consumer key, if any."""
+        return self._apps.get(consumer_key)
+
+    def user_info(self, user_id: str) -> dict[str, Any]:
+        """The User record (wire form) of *user_id*, or a placeholder for unknown Ids."""
+        row = self._tables["User"].get(user_id)
+        if row is None:
+            return {"Email": "", "Name": "", "Username": ""}
+        return dict(zip(SCHEMA["User"].storage, row, strict=True))
+
+    # ----------------------------------------------------------------------------- sessions
+    def create_session(self, user_id: str, flow: str) -> str:
+        """Start a session and return its token (``00D...!...``, like a real session id)."""
+        token = f"{self.org_id[:15]}!{secrets.token_urlsafe(72)}"
+        with self.lock:
+            self._sessions[token] = Session(token, user_id, flow, time.time())
+        return token
+
+    def session(self, token: str) -> Session | None:
+        """The live session for *token*, or None when unknown or expired."""
+        return self._sessions.get(token)
+
+    def expire_sessions(self) -> int:
+        """Invalidate every session (the next API call gets 401); returns how many there were."""
+        with self.lock:
+            n = len(self._sessions)
+            self._sessions.clear()
+        return n
+
+    @property
+    def sessions(self) -> list[Session]:
+        """Live sessions."""
+        return list(self._sessions.values())
+
+    # ----------------------------------------------------------------------------- clock
+    def now(self) -> dt.datetime:
+        """The org clock (UTC, second precision like Salesforce timestamps)."""
+        if self._clock_frozen is not None:
+            return self._clock_frozen
+        return (dt.datetime.now(UTC) + self._clock_offset).replace(microsecond=0)
+
+    def set_clock(self, when: dt.datetime | str | None, *, frozen: bool = True) -> None:
+        """Set the org clock to *when*; frozen by default, or ticking from there (``frozen=False``).
+
+        ``set_clock(None)`` returns to real time.
+        """
+        moment = _as_datetime(when)
+        with self.lock:
+            if moment is None:
+                self._clock_frozen = None
+                self._clock_offset = dt.timedelta(0)
+            elif frozen:
+                self._clock_frozen = moment.replace(microsecond=0)
+            else:
+                self._clock_frozen = None
+                self._clock_offset = moment - dt.datetime.now(UTC)
+
+    def advance_clock(self, seconds: float) -> dt.datetime:
+        """Move the org clock forward (frozen or not) and return the new time."""
+        with self.lock:
+            delta = dt.timedelta(seconds=seconds)
+            if self._clock_frozen is not None:
+                self._clock_frozen += delta
+            else:
+                self._clock_offset += delta
+            return self.now()
+
+    # ----------------------------------------------------------------------------- fields
+    def hide_fields(self, sobject: str, names: Iterable[str]) -> None:
+        """Hide fields from describe and queries (field-level security of the API user).
+
+        Hidden fields behave as if they did not exist: queries naming them fail with
+        INVALID_FIELD. Adds to the fields already hidden.
+        """
+        sdef = self._sobject(sobject)
+        resolved = set(self._hidden.get(sdef.name, frozenset()))
+        for name in names:
+            f = sdef.by_lower.get(name.lower())
+            if f is None:
+                raise ValueError(f"{sdef.name} has no field {name!r}")
+            if f.name == "Id":
+                raise ValueError("Id cannot be hidden")
+            resolved.add(f.name)
+        with self.lock:
+            self._hidden[sdef.name] = frozenset(resolved)
+
+    def show_fields(self, sobject: str, names: Iterable[str] | None = None) -> None:
+        """Make hidden fields visible again (all of the object's when *names* is None)."""
+        sdef = self._sobject(sobject)
+        with self.lock:
+            if names is None:
+                self._hidden.pop(sdef.name, None)
+                return
+            drop = {sdef.field(n).name for n in names}
+            self._hidden[sdef.name] = frozenset(self._hidden.get(sdef.name, frozenset()) - drop)
+
+    def set_hidden_fields(self, sobject: str, names: Iterable[str]) -> None:
+        """Replace the hidden fields of *sobject*."""
+        self.show_fields(sobject)
+        self.hide_fields(sobject, names)
+
+    @property
+    def hidden_fields(self) -> dict[str, frozenset[str]]:
+        """Hidden fields per object."""
+        return dict(self._hidden)
+
+    # ----------------------------------------------------------------------------- API usage
+    @property
+    def api_usage(self) -> tuple[int, int]:
+        """(used, max) of DailyApiRequests, as ``Sforce-Limit-Info: api-usage=used/max`` shows."""
+        return self._api_used, self._daily_limit
+
+    def set_daily_limit(self, limit: int) -> None:
+        """Set DailyApiRequests max; calls beyond it fail with 403 REQUEST_LIMIT_EXCEEDED."""
+        with self.lock:
+            self._daily_limit = limit
+
+    def set_api_usage(self, used: int) -> None:
+        """Set how many API requests count as used today."""
+        with self.lock:
+            self._api_used = used
+
+    def reset_api_usage(self) -> None:
+        """Start a new day of API usage."""
+        self.set_api_usage(0)
+
+    def consume_api_call(self) -> bool:
+        """Count one API call; False (not counted) when the daily limit is already reached."""
+        with self.lock:
+            if self._api_used >= self._daily_limit:
+                return False
+            self._api_used += 1
+            return True
+
+    # ----------------------------------------------------------------------------- counters
+    def record_call(self, kind: str) -> None:
+        """Count one request of endpoint *kind* (done by the HTTP layer)."""
+        with self.lock:
+            self._counters[kind] += 1
+
+    def record_login(self, flow: str, ok: bool) -> None:
+        """Count a login attempt per flow (``soap``/``oauth``)."""
+        with self.lock:
+            (self._logins if ok else self._login_failures)[flow] += 1
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Requests per endpoint kind (login_soap, login_oauth, query, query_more, query_all,
+        describe, describe_global, limits, bulk2_create, bulk2_poll, bulk2_results, ...)."""
+        with self.lock:
+            return dict(self._counters)
+
+    @property
+    def logins(self) -> dict[str, int]:
+        """Successful logins per flow: ``{"soap": n, "oauth": m}``."""
+        with self.lock:
+            return {"soap": self._logins["soap"], "oauth": self._logins["oauth"]}
+
+    @property
+    def login_failures(self) -> dict[str, int]:
+        """Failed logins per flow."""
+        with self.lock:
+            return {"soap": self._login_failures["soap"], "oauth": self._login_failures["oauth"]}
+
+    def reset_counters(self) -> None:
+        """Zero endpoint and login counters and forget the request log (API usage is kept)."""
+        with self.lock:
+            self._counters.clear()
+            self._logins.clear()
+            self._login_failures.clear()
+            self.requests.clear()
+
+    # ----------------------------------------------------------------------------- faults
+    def inject(self, kind: str, **options: Any) -> Fault:
+        """Arm a fault; see :meth:`salesforce_emulator.faults.FaultPlan.inject` for options."""
+        return self.faults.inject(kind, **options)
+
+    def clear_faults(self) -> None:
+        """Disarm all faults."""
+        self.faults.clear()
+
+    # ----------------------------------------------------------------------------- records
+    def _sobject(self, name: str) -> SObjectDef:
+        for sdef in SCHEMA.values():
+            if sdef.name.lower() == name.lower():
+                return sdef
+        raise ValueError(f"unknown sObject {name!r}")
+
+    def _table(self, name: str) -> _Table:
+        return self._tables[self._sobject(name).name]
+
+    def _stamp(self, value: dt.datetime | str | None) -> str:
+        return format_datetime(_as_datetime(value) or self.now())
+
+    def _writable(self, sdef: SObjectDef, fields: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in fields.items():
+            f = sdef.by_lower.get(name.lower())
+            if f is None or not f.stored:
+                raise ValueError(f"{sdef.name} has no writable field {name!r}")
+            if f.name in ("Id", "IsDeleted") or (f.name == "Name" and sdef.name in ("Contact", "User")):
+                raise ValueError(f"{sdef.name}.{f.name} is not writable")
+            wire = to_wire(f, value)
+            if f.type == "reference" and wire is not None:
+                target = self._tables[f.reference_to[0]]
+                if wire not in target.pos:
+                    raise ValueError(f"{sdef.name}.{f.name}: no {f.reference_to[0]} with Id {wire}")
+            out[f.name] = wire
+        return out
+
+    @staticmethod
+    def _derive(sdef: SObjectDef, values: dict[str, Any]) -> None:
+        if sdef.name in ("Contact", "User"):
+            first, last = values.get("FirstName"), values.get("LastName")
+            values["Name"] = last if not first else f"{first} {last}"
+
+    def insert(
+        self, sobject: str, fields: Mapping[str, Any], system_modstamp: dt.datetime | str | None = None
+    ) -> str:
+        """Create a record and return its 18-character Id.
+
+        CreatedDate, LastModifiedDate and SystemModstamp default to *system_modstamp* (default:
+        the org clock); audit fields given in *fields* win, so tests can backdate records.
+        """
+        sdef = self._sobject(sobject)
+        with self.lock:
+            table = self._tables[sdef.name]
+            values = self._writable(sdef, fields)
+            stamp = self._stamp(system_modstamp)
+            record_id = make_ids(sdef.key_prefix, table.next_number, 1, DEFAULT_POD)[0]
+            table.next_number += 1
+            base: dict[str, Any] = dict.fromkeys(sdef.storage)
+            for f in sdef.fields:
+                if f.stored and f.type == "boolean":
+                    base[f.name] = False
+            base.update(
+                {
+                    "Id": record_id,
+                    "CreatedDate": stamp,
+                    "CreatedById": self.integration_user_id,
+                    "LastModifiedDate": stamp,
+                    "LastModifiedById": self.integration_user_id,
+                    "SystemModstamp": stamp,
+                }
+            )
+            if "OwnerId" in sdef.index:
+                base["OwnerId"] = self.integration_user_id
+            if sdef.name == "User":
+                base["IsActive"] = True
+            base.update(values)
+            self._derive(sdef, base)
+            for f in sdef.fields:
+                if f.stored and not f.nillable and base[f.name] is None:
+                    raise ValueError(f"{sdef.name}.{f.name} is required")
+            row = tuple(base[name] for name in sdef.storage)
+            table.pos[record_id] = len(table.rows)
+            table.rows.append(row)
+            return record_id
+
+    def _replace(self, table: _Table, record_id: str, changes: Mapping[str, Any]) -> tuple[Any, ...]:
+        i = table.pos[record_id]
+        old = table.rows[i]
+        assert old is not None
+        values = dict(zip(table.sobject.storage, old, strict=True))
+        values.update(changes)
+        self._derive(table.sobject, values)
+        new = tuple(values[name] for name in table.sobject.storage)
+        table.rows[i] = new
+        return new
+
+    def _require(self, sobject: str, record_id: str) -> tuple[_Table, str, tuple[Any, ...]]:
+        table = self._table(sobject)
+        rid = to_18(record_id)
+        row = table.get(rid)
+        if row is None:
+            raise KeyError(f"no {table.sobject.name} with Id {record_id}")
+        return table, rid, row
+
+    def update(
+        self,
+        sobject: str,
+        record_id: str,
+        fields: Mapping[str, Any],
+        system_modstamp: dt.datetime | str | None = None,
+        *,
+        touch: str = "user",
+    ) -> None:
+        """Change fields of a record.
+
+        ``touch="user"`` (an edit) sets LastModifiedDate and SystemModstamp to *system_modstamp*
+        (default: the org clock); ``"system"`` (automation) only SystemModstamp; ``"none"`` neither
+        (like a formula field whose inputs changed elsewhere).
+        """
+        if touch not in ("user", "system", "none"):
+            raise ValueError("touch must be 'user', 'system' or 'none'")
+        with self.lock:
+            table, rid, _ = self._require(sobject, record_id)
+            changes = self._writable(table.sobject, fields)
+            stamp = self._stamp(system_modstamp)
+            if touch in ("user", "system"):
+                changes.setdefault("SystemModstamp", stamp)
+            if touch == "user":
+                changes.setdefault("LastModifiedDate", stamp)
+                changes.setdefault("LastModifiedById", self.integration_user_id)
+            self._replace(table, rid, changes)
+
+    def delete(
+        self,
+        sobject: str,
+        record_id: str,
+        system_modstamp: dt.datetime | str | None = None,
+        *,
+        cascade: bool = True,
+    ) -> None:
+        """Move a record to the recycle bin: IsDeleted = true, SystemModstamp bumped.
+
+        Like Salesforce, deleting an Account also deletes its Contacts (``cascade=False`` to
+        leave them, which real orgs cannot do but tests sometimes want); undelete restores them.
+        """
+        with self.lock:
+            table, rid, row = self._require(sobject, record_id)
+            if not table.sobject.has_is_deleted:
+                raise ValueError(f"{table.sobject.name} records cannot be deleted")
+            if row[table.sobject.index["IsDeleted"]]:
+                raise ValueError(f"{rid} is already deleted")
+            stamp = self._stamp(system_modstamp)
+            self._replace(table, rid, {"IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp})
+            if cascade and table.sobject.name == "Account":
+                contacts = self._tables["Contact"]
+                acc_idx = contacts.sobject.index["AccountId"]
+                del_idx = contacts.sobject.index["IsDeleted"]
+                children = [
+                    r[0] for r in contacts.rows if r is not None and r[acc_idx] == rid and not r[del_idx]
+                ]
+                for child in children:
+                    self._replace(
+                        contacts,
+                        child,
+                        {"IsDeleted": True, "SystemModstamp": stamp, "LastModifiedDate": stamp},
+                    )
+                self._cascade[rid] = children
+
+    def undelete(
+        self, sobject: str, record_id: str, system_modstamp: dt.datetime | str | None = None
+    ) -> None:
+        """Restore a record from the recycle bin (and the Contacts its deletion took along)."""
+        with self.lock:
+            table, rid, row = self._require(sobject, record_id)
+            if not table.sobject.has_is_deleted or not row[table.sobject.index["IsDeleted"]]:
+                raise ValueError(f"{rid} is not in the recycle bin")
+            stamp = self._stamp(system_modstamp)
+            self._replace(
+                table, rid, {"IsDeleted": False, "SystemModstamp": stamp, "LastModifiedDate": stamp}
+            )
+            contacts = self._tables["Contact"]
+            for child in self._cascade.pop(rid, []):
+                if child in contacts.pos:
+                    self._replace(
+                        contacts,
+                        child,
+                        {"IsDeleted": False, "SystemModstamp": stamp, "LastModifiedDate": stamp},
+                    )
+
+    def purge(self, sobject: str, record_id: str) -> None:
+        """Hard-delete a record: gone even from queryAll (as after the recycle bin is emptied)."""
+        with self.lock:
+            table, rid, _ = self._require(sobject, record_id)
+            table.rows[table.pos.pop(rid)] = None
+            contacts = self._tables["Contact"]
+            for child in self._cascade.pop(rid, []):
+                i = contacts.pos.pop(child, None)
+                if i is not None:
+                    contacts.rows[i] = None
+
+    def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        """One record as a dict (wire form, all stored fields), or None if purged/unknown."""
+        with self.lock:
+            table = self._table(sobject)
+            row = table.get(to_18(record_id))
+            return None if row is None else dict(zip(table.sobject.storage, row, strict=True))
+
+    def snapshot(self, sobject: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
+        """Ground truth: every record as a dict (wire form, IsDeleted included, purged excluded)."""
+        with self.lock:
+            table = self._table(sobject)
+            names = table.sobject.storage
+            rows = [r for r in table.rows if r is not None]
+        out = [dict(zip(names, r, strict=True)) for r in rows]
+        if not include_deleted and table.sobject.has_is_deleted:
+            out = [d for d in out if not d["IsDeleted"]]
+        return out
+
+    def all_ids(self, sobject: str, *, include_deleted: bool = True) -> list[str]:
+        """Ids of all (not purged) records, in creation order."""
+        with self.lock:
+            table = self._table(sobject)
+            rows = [r for r in table.rows if r is not None]
+        if include_deleted or not table.sobject.has_is_deleted:
+            return [r[0] for r in rows]
+        idx = table.sobject.index["IsDeleted"]
+        return [r[0] for r in rows if not r[idx]]
+
+    def count(self, sobject: str, *, include_deleted: bool = False) -> int:
+        """Number of records (not purged; deleted ones only with *include_deleted*)."""
+        return len(self.all_ids(sobject, include_deleted=include_deleted))
+
+    # ----------------------------------------------------------------------------- queries
+    def compile(self, soql: str) -> CompiledQuery:
+        """Compile *soql* as the API user sees the schema (hidden fields excluded)."""
+        return compile_query(soql, self._hidden, self.now())
+
+    def execute(self, cq: CompiledQuery, *, include_deleted: bool) -> list[Any]:
+        """Run a compiled query and return its result snapshot (entries, sorted and limited)."""
+        with self.lock:
+            table = self._tables[cq.sobject.name]
+            rows = table.rows
+            del_idx = cq.sobject.index.get("IsDeleted")
+            if del_idx is None or include_deleted:
+                live: list[Any] = [r for r in rows if r is not None]
+            else:
+                live = [r for r in rows if r is not None and not r[del_idx]]
+            if cq.joined:
+                live = self._join(cq, live, include_deleted)
+            where = cq.where
+            result = live if where is None else [e for e in live if where(e)]
+        for key, descending, nulls_last in reversed(cq.order):
+            # Stable sorts from the last key to the first give a multi-key sort with mixed
+            # directions. Null placement: a (flag, value) pair whose flag sorts nulls first/last.
+            null_first_in_sort = nulls_last == descending
+
+            def sort_key(e: Any, _k: Any = key, _nf: bool = null_first_in_sort) -> tuple[Any, ...]:
+                v = _k(e)
+                if v is None:
+                    return (0,) if _nf else (2,)
+                return (1, v)
+
+            result.sort(key=sort_key, reverse=descending)
+        if cq.offset:
+            result = result[cq.offset :]
+        if cq.limit is not None:
+            result = result[: cq.limit]
+        return result
+
+    def _join(self, cq: CompiledQuery, rows: list[Any], include_deleted: bool) -> list[Any]:
+        """Attach the related parent rows: entries become ``(row, parent, ...)`` tuples."""
+        maps = []
+        for rs in cq.rel_slots:
+            target = self._tables[rs.target]
+            del_idx = target.sobject.index.get("IsDeleted")
+            # Through query(), a parent in the recycle bin is not visible.
+            if del_idx is None or include_deleted:
+                visible = {r[0]: r for r in target.rows if r is not None}
+            else:
+                visible = {r[0]: r for r in target.rows if r is not None and not r[del_idx]}
+            maps.append((rs.parent_slot, rs.fk_index, visible.get))
+        if len(maps) == 1 and maps[0][0] == 0:
+            _, fk, get = maps[0]
+            return [(r, get(r[fk])) for r in rows]  # the common case (Account.Name), kept tight
+        out = []
+        for row in rows:
+            entry = [row]
+            for parent_slot, fk, get in maps:
+                parent = entry[parent_slot]
+                entry.append(None if parent is None else get(parent[fk]))
+            out.append(tuple(entry))
+        return out
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Run SOQL in-process (no HTTP, no API usage) and return plain dicts of the selected
+        fields (relationship fields as dotted keys) - a convenience for test assertions."""
+        cq = self.compile(soql)
+        entries = self.execute(cq, include_deleted=include_deleted)
+        if cq.count_only:
+            return [{"expr0": len(entries)}]
+        slot_of = {rs.path: rs.slot for rs in cq.rel_slots}
+        out = []
+        for e in entries:
+            rec: dict[str, Any] = {}
+            for col in cq.columns:
+                row = (e[slot_of[col.rel_path]] if col.rel_path else e[0]) if cq.joined else e
+                sdef = SCHEMA[col.sobject]
+                if col.field.type == "address":
+                    rec[col.header] = (
+                        None
+                        if row is None
+                        else {
+                            part: row[sdef.index[col.field.prefix + part]]
+                            for part in ("Street", "City", "State", "PostalCode", "Country")
+                        }
+                    )
+                else:
+                    rec[col.header] = None if row is None else row[sdef.index[col.field.name]]
+            out.append(rec)
+        return out
