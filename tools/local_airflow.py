@@ -1,0 +1,567 @@
+"""A local Airflow wired to the Salesforce emulator and the local PostgreSQL: `make airflow`.
+
+Usage: python tools/local_airflow.py start|stop|status [--port N] [--accounts N] [--contacts N] [--seed N]
+
+`start` brings up, each in its own process group with its pid under `.local/airflow/pids`:
+
+* the Salesforce emulator (`python -m salesforce_emulator`, on a free port, with its own CA);
+* Airflow's api-server (UI + REST API), scheduler (LocalExecutor), dag-processor and triggerer,
+  with AIRFLOW_HOME `.local/airflow`, the DAGs from `dags/` and the plugins from `plugins/`.
+
+Airflow's metadata lives in the database `airflow_local` and the pipeline loads into
+`salesforce_demo`, both on the server `WAREHOUSE_ADMIN_URL` names (else the one
+`tools/localpg.py ensure` provides). SQLite is not used: it cannot serve the LocalExecutor's
+parallel task processes. Connections reach the processes as `AIRFLOW_CONN_*` environment
+variables, so nothing is written to the metadata database and a restart picks up a new
+emulator port. The components are started one by one rather than with `airflow standalone`,
+which picks its own executor, database and admin password and hides each component's log.
+
+`stop` ends exactly the process groups `start` recorded; `status` reports each of them.
+Runs as root or not: nothing here needs privileges (localpg.py handles Postgres's own rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from base64 import urlsafe_b64encode
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = ROOT / ".local" / "airflow"
+PIDS = HOME / "pids"
+LOGS = HOME / "logs"
+STATE_FILE = HOME / "state.json"
+SECRETS_FILE = HOME / "secrets.json"
+PASSWORDS_FILE = HOME / "simple_auth_manager_passwords.json"
+ENV_SCRIPT = HOME / "env.sh"
+
+METADATA_DB = "airflow_local"
+WAREHOUSE_DB = "salesforce_demo"
+DAG_ID = "salesforce_to_postgres"
+ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
+# The emulator's demo org (salesforce_emulator/, docs/emulator.md).
+DEMO_LOGIN = {
+    "login": "demo@customerscore.example",
+    "password": "demo-password",
+    "security_token": "demoSecurityToken123",
+}
+# Started in this order and stopped in the reverse one, so the emulator outlives the tasks.
+EMULATOR = "emulator"
+AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+READY_LINE = re.compile(r"^READY (?P<url>https?://\S+) ca=(?P<ca>.+)$")
+
+
+class LocalAirflowError(RuntimeError):
+    """A failure the user can act on; the message says how."""
+
+
+def say(message: str) -> None:
+    print(f"[local-airflow] {message}", flush=True)
+
+
+def venv_bin() -> Path:
+    # Airflow components spawn `airflow ...` subprocesses, so the venv's bin/ must be on PATH.
+    candidate = ROOT / ".venv" / "bin"
+    return candidate if (candidate / "airflow").exists() else Path(sys.executable).parent
+
+
+def free_port(preferred: int | None = None) -> int:
+    if preferred:
+        with socket.socket() as sock:
+            # As the API server binds (SO_REUSEADDR): a port our last run just closed counts
+            # as free, so a restart keeps the URL.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A process `start` launched: its pid (also its process group) and when it began, so a
+    recycled pid is never mistaken for ours."""
+
+    name: str
+    pid: int
+    started: float
+
+    @property
+    def pid_file(self) -> Path:
+        return PIDS / f"{self.name}.pid"
+
+    def alive(self) -> bool:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.pid)
+            # create_time is rounded differently across platforms; a second is plenty apart.
+            return abs(proc.create_time() - self.started) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
+def recorded(name: str) -> Recorded | None:
+    path = PIDS / f"{name}.pid"
+    try:
+        data = json.loads(path.read_text())
+        return Recorded(name, int(data["pid"]), float(data["started"]))
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def all_recorded() -> list[Recorded]:
+    return [r for name in (EMULATOR, *AIRFLOW_COMPONENTS) if (r := recorded(name))]
+
+
+def launch(name: str, argv: list[str], env: dict[str, str]) -> Recorded:
+    import psutil
+
+    log_path = LOGS / f"{name}.log"
+    with log_path.open("ab") as log:
+        log.write(f"\n==> {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n".encode())
+        log.flush()
+        # A new session makes the process the leader of its own group: `stop` can then end it
+        # and every child it spawned (task processes, gunicorn/uvicorn workers) in one signal.
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    rec = Recorded(name, proc.pid, psutil.Process(proc.pid).create_time())
+    rec.pid_file.write_text(json.dumps({"pid": rec.pid, "started": rec.started, "argv": argv}))
+    return rec
+
+
+def terminate(records: list[Recorded], grace: float = 30.0) -> None:
+    """SIGTERM each recorded process group, wait for all of them together, SIGKILL leftovers."""
+    live = [rec for rec in records if rec.alive()]
+    for rec in live:
+        say(f"stopping {rec.name} (process group {rec.pid})")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rec.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(r.alive() or group_has_members(r.pid) for r in live):
+        time.sleep(0.2)
+    for rec in live:
+        if rec.alive() or group_has_members(rec.pid):
+            say(f"{rec.name} did not stop within {grace:.0f}s; killing its process group")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(rec.pid, signal.SIGKILL)
+    for rec in records:
+        rec.pid_file.unlink(missing_ok=True)
+
+
+def group_has_members(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # Someone else's group now uses that id: not ours to wait for.
+        return False
+
+
+def log_tail(name: str, lines: int = 25) -> str:
+    path = LOGS / f"{name}.log"
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- databases, secrets, environment ---------------------------------------------------------
+
+
+def admin_url() -> str:
+    given = os.environ.get("WAREHOUSE_ADMIN_URL", "").strip()
+    if given:
+        return given
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "localpg.py"), "ensure"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise LocalAirflowError(f"no PostgreSQL server: {result.stderr.strip()}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def with_database(url: str, database: str, scheme: str = "postgresql") -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def ensure_databases(url: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    conn = psycopg2.connect(url, connect_timeout=10)
+    conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+    try:
+        with conn.cursor() as cur:
+            for name in (METADATA_DB, WAREHOUSE_DB):
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cur.fetchone() is None:
+                    say(f"creating database {name}")
+                    cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def local_secrets() -> dict[str, str]:
+    """Keys every component must share (tokens the scheduler signs are checked by the API;
+    connections are encrypted with the fernet key), kept across restarts."""
+    if SECRETS_FILE.exists():
+        return json.loads(SECRETS_FILE.read_text())
+    values = {
+        "fernet_key": urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "jwt_secret": secrets.token_urlsafe(32),
+        "api_secret_key": secrets.token_urlsafe(32),
+    }
+    SECRETS_FILE.touch(mode=0o600)
+    SECRETS_FILE.write_text(json.dumps(values))
+    return values
+
+
+def airflow_env(admin: str, api_port: int, emulator_url: str, ca_file: str) -> dict[str, str]:
+    keys = local_secrets()
+    salesforce = {
+        "conn_type": "customerscore_salesforce",
+        "login": DEMO_LOGIN["login"],
+        "password": DEMO_LOGIN["password"],
+        "extra": {
+            "auth_type": "security_token",
+            "security_token": DEMO_LOGIN["security_token"],
+            "domain": emulator_url,
+            "ca_bundle": ca_file,
+        },
+    }
+    base_url = f"http://localhost:{api_port}"
+    settings = {
+        "AIRFLOW_HOME": str(HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(PASSWORDS_FILE),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": with_database(admin, METADATA_DB, "postgresql+psycopg2"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": base_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(LOGS),
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
+        "AIRFLOW_CONN_POSTGRES_WAREHOUSE": with_database(admin, WAREHOUSE_DB),
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(settings)
+    env["PATH"] = f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def write_env_script(env: dict[str, str]) -> None:
+    # So `airflow backfill create ...` etc. can be run against this instance from a shell.
+    lines = ["# source .local/airflow/env.sh: the `airflow` CLI then talks to the local instance"]
+    for key in sorted(env):
+        if key.startswith(("AIRFLOW", "SALESFORCE_PIPELINE")):
+            lines.append(f"export {key}={shlex.quote(env[key])}")
+    lines.append(f'export PATH={shlex.quote(str(venv_bin()))}:"$PATH"')
+    ENV_SCRIPT.touch(mode=0o600)
+    ENV_SCRIPT.write_text("\n".join(lines) + "\n")
+
+
+# --- emulator --------------------------------------------------------------------------------
+
+
+def start_emulator(args: argparse.Namespace) -> tuple[Recorded, str, str]:
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "salesforce_emulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--accounts",
+        str(args.accounts),
+        "--contacts",
+        str(args.contacts),
+        "--seed",
+        str(args.seed),
+        # A CA that survives restarts, so a trusted path in a browser or shell stays valid.
+        "--state-dir",
+        str(HOME / "emulator"),
+    ]
+    log_path = LOGS / f"{EMULATOR}.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    rec = launch(EMULATOR, argv, env)
+    say(
+        f"starting the Salesforce emulator on port {port} ({args.accounts} accounts, {args.contacts} contacts)"
+    )
+    deadline = time.monotonic() + args.emulator_timeout
+    while time.monotonic() < deadline:
+        with log_path.open("rb") as fh:
+            fh.seek(offset)
+            for raw in fh.read().decode(errors="replace").splitlines():
+                match = READY_LINE.match(raw.strip())
+                if match:
+                    return rec, match.group("url"), match.group("ca").strip()
+        if not rec.alive():
+            raise LocalAirflowError(f"the emulator exited before it was ready:\n{log_tail(EMULATOR)}")
+        time.sleep(0.2)
+    terminate([rec])
+    raise LocalAirflowError(f"the emulator printed no READY line within {args.emulator_timeout:.0f}s")
+
+
+# --- the API server --------------------------------------------------------------------------
+
+
+def http_json(url: str, token: str | None = None, body: dict | None = None, timeout: float = 5.0) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def wait_healthy(base_url: str, running: list[Recorded], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        for rec in running:
+            if not rec.alive():
+                raise LocalAirflowError(f"{rec.name} exited during start-up:\n{log_tail(rec.name)}")
+        try:
+            health = http_json(f"{base_url}/api/v2/monitor/health")
+            # The API answers before the scheduler's first heartbeat; wait for that too.
+            if health.get("scheduler", {}).get("status") == "healthy":
+                return health
+            last_error = f"scheduler {health.get('scheduler', {}).get('status')}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last_error = str(exc)
+        time.sleep(1)
+    raise LocalAirflowError(
+        f"{base_url}/api/v2/monitor/health not healthy within {timeout:.0f}s ({last_error})"
+    )
+
+
+def wait_for_dag(base_url: str, timeout: float) -> str:
+    """Whether the DAG was parsed, as one line for the summary (never fails the start)."""
+    try:
+        token = http_json(
+            f"{base_url}/auth/token", body={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+        )["access_token"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        return f"could not log in to check the DAG ({exc})"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            http_json(f"{base_url}/api/v2/dags/{DAG_ID}", token)
+            return f"DAG {DAG_ID} is loaded"
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404:
+                return f"DAG check answered HTTP {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return f"DAG check failed ({exc})"
+        try:
+            errors = http_json(f"{base_url}/api/v2/importErrors", token).get("import_errors", [])
+        except (urllib.error.URLError, OSError, ValueError):
+            errors = []
+        if errors:
+            first = errors[0]
+            return f"DAG import error in {first.get('filename')}: {str(first.get('stack_trace'))[-400:]}"
+        time.sleep(1)
+    return f"DAG {DAG_ID} not parsed yet after {timeout:.0f}s (see {LOGS / 'dag-processor.log'})"
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def summary(state: dict, dag_line: str | None = None) -> None:
+    url = state["url"]
+    logs = LOGS.relative_to(ROOT)
+    lines = [
+        "",
+        f"Airflow is up: {url}",
+        f"  login:      {ADMIN_USER} / {ADMIN_PASSWORD}",
+        f"  emulator:   {state['emulator_url']} (CA {state['ca_file']})",
+        f"  warehouse:  database {WAREHOUSE_DB} on {state['warehouse_host']} (connection postgres_warehouse)",
+    ]
+    if dag_line:
+        lines.append(f"  {dag_line}")
+    lines += [
+        "",
+        "Try:",
+        f"  * {url}/dags/{DAG_ID}: unpause it (toggle), then Trigger (params: full_refresh, objects,",
+        "    extraction_method). A manual run covers the last whole day before its logical date.",
+        "  * Backfill from the UI: the DAG → Trigger → Backfill, pick a date range and a reprocess choice.",
+        f"  * Or the CLI: source {ENV_SCRIPT.relative_to(ROOT)} && airflow backfill create --dag-id {DAG_ID} \\",
+        "        --from-date 2026-11-01 --to-date 2026-11-03",
+        f"  * Test the connection: source {ENV_SCRIPT.relative_to(ROOT)} && airflow connections test salesforce_default",
+        "    (it comes from an environment variable, so the UI's connection list does not show it; a",
+        "    connection you add there with type Salesforce (Customerscore) has a Test button).",
+        f"  * Logs: component logs in {logs}/<component>.log, task logs in {logs}/dag_id={DAG_ID}/...",
+        "  * Stop: make down   (or python tools/local_airflow.py stop)",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def start(args: argparse.Namespace) -> int:
+    records = all_recorded()
+    if (
+        len(records) == 1 + len(AIRFLOW_COMPONENTS)
+        and all(r.alive() for r in records)
+        and STATE_FILE.exists()
+    ):
+        state = json.loads(STATE_FILE.read_text())
+        say("already running")
+        summary(state)
+        return 0
+    if records:
+        say("a previous start left only some components running: stopping them first")
+        stop(args)
+    for folder in (HOME, PIDS, LOGS):
+        folder.mkdir(parents=True, exist_ok=True)
+    PASSWORDS_FILE.write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
+
+    admin = admin_url()
+    ensure_databases(admin)
+    started: list[Recorded] = []
+    try:
+        emulator, emulator_url, ca_file = start_emulator(args)
+        started.append(emulator)
+        say(f"emulator ready at {emulator_url}")
+
+        api_port = free_port(args.port)
+        env = airflow_env(admin, api_port, emulator_url, ca_file)
+        write_env_script(env)
+        say(f"migrating the metadata database {METADATA_DB} (log: {LOGS / 'db-migrate.log'})")
+        with (LOGS / "db-migrate.log").open("ab") as log:
+            migrate = subprocess.run(
+                [str(venv_bin() / "airflow"), "db", "migrate"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=600,
+            )
+        if migrate.returncode != 0:
+            raise LocalAirflowError(f"airflow db migrate failed:\n{log_tail('db-migrate')}")
+
+        for component in AIRFLOW_COMPONENTS:
+            started.append(launch(component, [str(venv_bin() / "airflow"), component], env))
+            say(f"started {component} (log: {LOGS / (component + '.log')})")
+
+        base_url = f"http://127.0.0.1:{api_port}"
+        wait_healthy(base_url, started, args.timeout)
+        state = {
+            "url": f"http://localhost:{api_port}",
+            "emulator_url": emulator_url,
+            "ca_file": ca_file,
+            "warehouse_host": urllib.parse.urlsplit(admin).netloc.rpartition("@")[2],
+        }
+        STATE_FILE.write_text(json.dumps(state))
+        summary(state, wait_for_dag(base_url, 90))
+        return 0
+    except BaseException:
+        # Leave nothing half-started behind: a failed start stops what it began.
+        stop_in_order(started)
+        raise
+
+
+def stop_in_order(records: list[Recorded]) -> None:
+    # Airflow's components together (their shutdowns overlap), the emulator after them, so
+    # tasks still finishing never see Salesforce vanish first.
+    terminate([r for r in records if r.name != EMULATOR])
+    terminate([r for r in records if r.name == EMULATOR])
+
+
+def stop(_args: argparse.Namespace | None = None) -> int:
+    records = all_recorded()
+    if not records:
+        say("local Airflow is not running")
+        return 0
+    stop_in_order(records)
+    STATE_FILE.unlink(missing_ok=True)
+    say("stopped")
+    return 0
+
+
+def status(_args: argparse.Namespace | None = None) -> int:
+    records = {r.name: r for r in all_recorded()}
+    if not records:
+        say("local Airflow is not running")
+        return 3
+    up = 0
+    for name in (EMULATOR, *AIRFLOW_COMPONENTS):
+        rec = records.get(name)
+        alive = rec is not None and rec.alive()
+        up += alive
+        say(f"{name:14} {'running, pid ' + str(rec.pid) if alive else 'stopped'}")
+    if STATE_FILE.exists():
+        state = json.loads(STATE_FILE.read_text())
+        try:
+            health = http_json(f"{state['url'].replace('localhost', '127.0.0.1')}/api/v2/monitor/health")
+            parts = ", ".join(f"{k} {v.get('status')}" for k, v in health.items() if isinstance(v, dict))
+            say(f"{state['url']}: {parts}")
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            say(f"{state['url']}: not answering ({exc})")
+    return 0 if up == len(AIRFLOW_COMPONENTS) + 1 else 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("--port", type=int, default=8080, help="API server port (another free one if taken)")
+    parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument("--contacts", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy Airflow")
+    parser.add_argument("--emulator-timeout", type=float, default=120.0)
+    args = parser.parse_args(argv[1:])
+    try:
+        return {"start": start, "stop": stop, "status": status}[args.command](args)
+    except LocalAirflowError as exc:
+        print(f"[local-airflow] ERROR: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
