@@ -28,6 +28,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ["AIRFLOW__CORE__TEST_CONNECTION"] = "Enabled"
+# Retries keep their count but not their two-minute wait, so fault tests finish in seconds.
+os.environ["SALESFORCE_PIPELINE_RETRY_DELAY_SECONDS"] = "0.2"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # The connections the DAG reads are supplied per test; drop any the caller's shell exported,
 # except the warehouse one, which names the server tests may use (never its database).

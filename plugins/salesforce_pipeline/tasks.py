@@ -22,17 +22,38 @@ def _fail_fast(exc: SalesforcePipelineError) -> Exception:
     return AirflowFailException(f"{type(exc).__name__}: {exc} (not retried: retrying cannot fix this)")
 
 
+def warehouse_connection(conn_id: str):
+    """A psycopg2 connection for an Airflow Postgres connection.
+
+    PostgresHook.get_conn() hands out psycopg 3 connections whenever psycopg 3 is installed (it is,
+    as an Airflow dependency); the loader is written for psycopg2's COPY and sql composables, so
+    we connect with psycopg2 from the same Airflow connection, its extras (sslmode...) included.
+    """
+    import psycopg2
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    options = {k: v for k, v in conn.extra_dejson.items() if k not in ("cursor", "iam", "sqlalchemy_scheme")}
+    return psycopg2.connect(
+        host=conn.host,
+        port=conn.port or 5432,
+        user=conn.login,
+        password=conn.password,
+        dbname=conn.schema or "postgres",
+        application_name="salesforce_to_postgres",
+        **options,
+    )
+
+
 def prepare_warehouse(**context: Any) -> None:
     """Create the schema and tables if needed (idempotent DDL from include/sql/schema.sql)."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
     from salesforce_pipeline import load
 
     try:
         settings = load_settings()
     except SalesforcePipelineError as exc:
         raise _fail_fast(exc) from exc
-    conn = PostgresHook(postgres_conn_id=settings.postgres_conn_id).get_conn()
+    conn = warehouse_connection(settings.postgres_conn_id)
     try:
         load.apply_schema(conn, {})
     finally:
@@ -42,7 +63,6 @@ def prepare_warehouse(**context: Any) -> None:
 
 def sync_salesforce_object(sobject: str, **context: Any) -> dict[str, Any]:
     """Extract, transform and load one object for this run's data interval; returns the summary."""
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
     from airflow.sdk.exceptions import AirflowSkipException
 
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
@@ -70,7 +90,7 @@ def sync_salesforce_object(sobject: str, **context: Any) -> dict[str, Any]:
             settings.salesforce_conn_id,
             hook.auth_mode,
         )
-        conn = PostgresHook(postgres_conn_id=settings.postgres_conn_id).get_conn()
+        conn = warehouse_connection(settings.postgres_conn_id)
         try:
             summary = sync_object(request, hook, conn)
         finally:
