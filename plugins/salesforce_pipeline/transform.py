@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -160,18 +161,26 @@ def _convert_numeric(value: Any) -> str:
     return text
 
 
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
 def _convert_integer(value: Any) -> int:
     if isinstance(value, bool):
         raise _Invalid(f"{value!r} is not an integer")
     if isinstance(value, int):
-        return value
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _Invalid(f"{value!r} is not an integer") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise _Invalid(f"{value!r} is not an integer")
-    return int(number)
+        number = value
+    else:
+        try:
+            parsed = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise _Invalid(f"{value!r} is not an integer") from None
+        if not parsed.is_finite() or parsed != parsed.to_integral_value():
+            raise _Invalid(f"{value!r} is not an integer")
+        number = int(parsed)
+    # A value the bigint column cannot hold would fail the whole COPY; reject just this record.
+    if not _BIGINT_MIN <= number <= _BIGINT_MAX:
+        raise _Invalid(f"{value!r} is outside the range of a bigint column")
+    return number
 
 
 def _convert_boolean(value: Any) -> bool:
@@ -186,6 +195,10 @@ def _convert_date(value: Any) -> str:
     text = str(value)
     if not _DATE_PATTERN.match(text):
         raise _Invalid(f"{value!r} is not a date (YYYY-MM-DD)")
+    try:
+        date.fromisoformat(text)  # a real calendar day: 2026-02-30 or year 0000 would fail the COPY
+    except ValueError:
+        raise _Invalid(f"{value!r} is not a calendar date") from None
     return text
 
 

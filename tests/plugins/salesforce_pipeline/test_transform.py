@@ -169,6 +169,8 @@ def test_duplicate_ids_keep_the_latest_system_modstamp():
         ({"NumberOfEmployees": 1.5}, "NumberOfEmployees: 1.5 is not an integer"),
         ({"HasOptedOutOfEmail": "maybe"}, "HasOptedOutOfEmail: 'maybe' is not a boolean"),
         ({"Birthdate": "03/02/1990"}, "Birthdate: '03/02/1990' is not a date"),
+        ({"Birthdate": "2026-02-30"}, "Birthdate: '2026-02-30' is not a calendar date"),
+        ({"NumberOfEmployees": 2**70}, "outside the range of a bigint column"),
         ({"CreatedDate": "yesterday"}, "CreatedDate: 'yesterday' is not a datetime"),
         ({"SystemModstamp": None}, "SystemModstamp: missing"),
     ],
