@@ -88,17 +88,45 @@ def test_database_url(pg_admin_url: str) -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture
-def warehouse(test_database_url: str) -> Iterator[str]:
-    """The test database emptied of the pipeline's schema before each test; yields its URL."""
+@pytest.fixture(scope="session")
+def loader_role(test_database_url: str) -> Iterator[tuple[str, str]]:
+    """A throwaway least-privilege loader role (include/sql/loader_role.sql): (name, password)."""
     import psycopg2
 
-    conn = psycopg2.connect(test_database_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
+    from salesforce_pipeline.roles import drop_loader_role
+
+    role, password = f"sfpipe_loader_{secrets.token_hex(4)}", secrets.token_urlsafe(16)
+    yield role, password
+    admin = psycopg2.connect(test_database_url)
+    try:
+        drop_loader_role(admin, role)
+    finally:
+        admin.close()
+
+
+@pytest.fixture
+def warehouse(test_database_url: str, loader_role: tuple[str, str]) -> str:
+    """The test database with an empty `salesforce` schema; returns the *loader role's* URL.
+
+    The pipeline runs as the least-privilege role in every test, so a grant it lacks fails here
+    first rather than in a customer's warehouse.
+    """
+    import urllib.parse
+
+    import psycopg2
+
+    from salesforce_pipeline.roles import create_loader_role
+
+    admin = psycopg2.connect(test_database_url)
+    with admin.cursor() as cur:
         cur.execute("DROP SCHEMA IF EXISTS salesforce CASCADE")
-    conn.close()
-    return test_database_url
+    admin.commit()
+    role, password = loader_role
+    create_loader_role(admin, role, password)
+    admin.close()
+    parts = urllib.parse.urlsplit(test_database_url)
+    host = parts.netloc.rpartition("@")[2]
+    return f"postgresql://{role}:{urllib.parse.quote(password, safe='')}@{host}{parts.path}"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 -- The warehouse schema, applied at the start of every run. Every statement is idempotent.
 -- Column names are the Salesforce API names in snake_case; types follow describe
 -- (datetime -> timestamptz, currency/double/percent -> numeric so values stay exact).
-CREATE SCHEMA IF NOT EXISTS salesforce;
+-- (The schema itself is created by create_schema.sql, or by loader_role.sql for a least-privilege
+-- loader that owns it.)
 
 CREATE TABLE IF NOT EXISTS salesforce.account (
     id                   varchar(18) PRIMARY KEY,

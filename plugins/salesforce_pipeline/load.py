@@ -107,6 +107,9 @@ def apply_schema(conn: PgConnection, extra_columns: dict[str, Sequence[tuple[str
     with conn.cursor() as cur:
         # Concurrent runs may both apply DDL; serialise them so CREATE ... IF NOT EXISTS can't race.
         cur.execute(read_sql("lock_object.sql"), {"lock_name": "salesforce_pipeline.schema"})
+        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'salesforce'")
+        if cur.fetchone() is None:
+            cur.execute(read_sql("create_schema.sql"))
         cur.execute(read_sql("schema.sql"))
         for table, columns in extra_columns.items():
             for column, column_type in columns:
