@@ -136,3 +136,22 @@ def airflow_db() -> Path:
 
     db.resetdb(skip_init=False)
     return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def pipeline(sf_emulator, warehouse, airflow_db, monkeypatch, caplog, capfd):
+    """The real DAG wired to this test's emulator and warehouse (see tests/support/pipeline.py).
+
+    When the test ends, everything the runs left behind is scanned for the secrets they used;
+    a hit fails the test.
+    """
+    from tests.support.pipeline import Pipeline
+    from tests.support.secret_scan import SecretRecorder, scan
+
+    recorder = SecretRecorder(sf_emulator, monkeypatch)
+    yield Pipeline(sf_emulator, warehouse, monkeypatch, settings={"chunk_size": 50, "rest_batch_size": 200})
+    out, err = capfd.readouterr()
+    hits = scan(recorder, captured="\n".join([caplog.text, out, err]), warehouse_url=warehouse)
+    # Print what was captured again, so a failing test still shows its logs.
+    print(out)
+    assert not hits, f"secrets found in what the runs left behind: {hits}"

@@ -11,17 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.pipeline import Pipeline
-
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 TODAY = datetime(2026, 11, 30, tzinfo=UTC)
 pytestmark = pytest.mark.emulator(accounts=40, contacts=120, seed=77, now=NOW)
 
 
-@pytest.fixture
-def pipeline(sf_emulator, warehouse, airflow_db, monkeypatch) -> Pipeline:
+@pytest.fixture(autouse=True)
+def frozen_clock(sf_emulator):
     sf_emulator.org.set_clock(NOW)  # changes made by a test are stamped at NOW unless it says otherwise
-    return Pipeline(sf_emulator, warehouse, monkeypatch, settings={"chunk_size": 50, "rest_batch_size": 200})
 
 
 def summaries(dag_run) -> dict[str, dict]:
