@@ -80,9 +80,13 @@ def test_database_url(pg_admin_url: str) -> Iterator[str]:
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
     try:
         yield _with_database(pg_admin_url, name)
     finally:
+        # A new connection: a test may have restarted the server since.
+        admin = psycopg2.connect(pg_admin_url)
+        admin.autocommit = True
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
@@ -102,6 +106,22 @@ def loader_role(test_database_url: str) -> Iterator[tuple[str, str]]:
         drop_loader_role(admin, role)
     finally:
         admin.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault matrix's table (tests/reliability), printed once the suite is done."""
+    from tests.support.fault_matrix import FAULT_MATRIX
+
+    if not FAULT_MATRIX:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("Fault matrix: every row of salesforce.account and salesforce.contact compared with the emulator")
+    write(f"  {'fault':<58} {'runs':>4} {'retries':>7} {'rows compared':>13} {'mismatches':>10}")
+    for row in FAULT_MATRIX:
+        write(
+            f"  {row['fault']:<58} {row['runs']:>4} {row['retries']:>7} {row['rows']:>13} {row['mismatches']:>10}"
+        )
 
 
 @pytest.fixture

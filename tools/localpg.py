@@ -1,6 +1,6 @@
 """A private PostgreSQL server on demand, shared by `make test`, `make demo` and `.ci/run`.
 
-Usage: python tools/localpg.py ensure|stop|status|url
+Usage: python tools/localpg.py ensure|stop|restart|status|url
 
 `ensure` prints one line, the admin URL of a server that answers:
 
@@ -248,6 +248,15 @@ def stop() -> None:
     )
 
 
+def restart() -> None:
+    """Restart the private cluster (the fault tests use it); a given server is not ours to restart."""
+    if connection_from_env():
+        raise LocalPgError(f"{ENV_CONNECTION} names a server of yours; localpg restarts only its own cluster")
+    stop()
+    bindir = find_binaries()
+    start(bindir, server_user())
+
+
 def status() -> None:
     if connection_from_env():
         say(f"{ENV_CONNECTION} is set: the pipeline uses that server")
@@ -264,6 +273,8 @@ def main(argv: list[str]) -> int:
             print(ensure(), flush=True)
         elif command == "stop":
             stop()
+        elif command == "restart":
+            restart()
         elif command == "status":
             status()
         else:

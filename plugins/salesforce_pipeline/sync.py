@@ -102,6 +102,9 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
     extracted_at = datetime.now(UTC)
     calls_before = hook.api_calls
 
+    # Idempotent, and cheap: a task run on its own (a clear, `airflow tasks test`) needs no
+    # prepare_warehouse before it.
+    load.apply_schema(conn, {})
     full_refresh = request.full_refresh
     if full_refresh:
         log.info("%s: full refresh requested (full_refresh=true)", spec.name)

@@ -49,14 +49,20 @@ class Pipeline:
     monkeypatch: Any
     settings: dict[str, Any] = field(default_factory=dict)
     mode: str = "client_credentials"
+    # Quick retries and a short timeout, so fault tests take seconds; production defaults are 1 s / 120 s.
+    connection_extra: dict[str, Any] = field(
+        default_factory=lambda: {"retry_base_seconds": 0.05, "max_retries": 4, "timeout": 10}
+    )
 
     def __post_init__(self) -> None:
         self.configure()
 
-    def configure(self, **settings: Any) -> None:
+    def configure(self, connection_extra: dict[str, Any] | None = None, **settings: Any) -> None:
         self.settings.update(settings)
+        self.connection_extra.update(connection_extra or {})
         self.monkeypatch.setenv(
-            "AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection_json(self.emulator, self.mode)
+            "AIRFLOW_CONN_SALESFORCE_DEFAULT",
+            salesforce_connection_json(self.emulator, self.mode, extra=self.connection_extra),
         )
         self.monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_WAREHOUSE", self.warehouse_url)
         self.monkeypatch.setenv("AIRFLOW_VAR_SALESFORCE_TO_POSTGRES", json.dumps(self.settings))
