@@ -7,13 +7,14 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test demo airflow bench bench-emulator db down clean lock
+.PHONY: help install lint format test demo airflow airflow-status browser bench bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
 	@echo "make test      run the whole test suite (sets up venv and Postgres itself)"
 	@echo "make lint      ruff check (with Airflow's AIR rules) and format check"
 	@echo "make airflow   a local Airflow UI wired to the emulator and the local Postgres"
+	@echo "make browser   install chromium + playwright for the browser test of the UI"
 	@echo "make bench     the performance benchmark (not part of make test)"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
@@ -55,6 +56,13 @@ demo: $(STAMP) db
 
 airflow: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/local_airflow.py start
+
+airflow-status: $(STAMP)
+	@$(PY) tools/local_airflow.py status
+
+# Debian's chromium and the pinned playwright, for the browser test (make test runs it when present).
+browser: $(STAMP)
+	@bash tools/install_browser.sh $(PY)
 
 bench: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/pipeline_bench.py $(BENCH_ARGS)
