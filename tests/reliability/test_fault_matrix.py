@@ -113,17 +113,35 @@ def test_session_expired_mid_bulk_job(pipeline, sf_emulator):
     record("session expired mid-job (Bulk 2.0)", 1, retries_used(dag_run), rows, problems)
 
 
-def test_truncated_bulk_csv_page_fails_without_a_partial_chunk(pipeline, sf_emulator):
+@pytest.mark.parametrize(
+    ("fault", "method", "inject"),
+    [
+        (
+            "truncated CSV page (every try): fails, nothing loaded",
+            "bulk2",
+            lambda org: org.inject("truncated_csv", count=None, path_contains="/results"),
+        ),
+        (
+            "malformed JSON page (every try): fails, nothing loaded",
+            "rest",
+            lambda org: org.inject("malformed_json", count=None, endpoint="query_more"),
+        ),
+    ],
+)
+def test_a_page_broken_on_every_try_fails_without_a_partial_chunk(
+    pipeline, sf_emulator, fault, method, inject
+):
     assert pipeline.run(DAY).state == "success"
     before = warehouse_state(pipeline)
     change_some_records(sf_emulator.org)
-    sf_emulator.org.inject("truncated_csv", count=None, path_contains="/results")  # every try
+    inject(sf_emulator.org)
     pipeline.configure(bulk_poll_seconds=0.1)
-    dag_run = pipeline.run(NEXT_DAY, extraction_method="bulk2", objects=["Contact"])
+    # A full refresh of Contact has several pages, so a chunk is loaded before the broken page.
+    dag_run = pipeline.run(NEXT_DAY, extraction_method=method, objects=["Contact"], full_refresh=True)
     assert states(dag_run)["sync_contact"] == "failed"
     after = warehouse_state(pipeline)
     problems = [f"{t} changed" for t in before if before[t] != after[t]]
-    record("truncated CSV page (every try): run fails, nothing loaded", 1, retries_used(dag_run), 0, problems)
+    record(fault, 1, retries_used(dag_run), 0, problems)
 
 
 def test_the_daily_api_limit_fails_with_the_usage_and_changes_nothing(pipeline, sf_emulator, capfd):
