@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LINEAGE_COLUMNS = ("_extracted_at", "_dag_run_id")
+_COPY_READ_SIZE = 1 << 20
+_ENCODE_BLOCK_ROWS = 2000
 
 
 def sql_dir() -> Path:
@@ -75,26 +78,119 @@ def _copy_value(value: Any) -> str:
         return _escape_copy_text(value)
     if isinstance(value, bool):
         return "t" if value else "f"
+    if value != value:  # NaN / NaT (NaT is a datetime too, so this comes first)
+        return "\\N"
     if isinstance(value, datetime):
         return value.isoformat()
-    if value != value:  # NaN / NaT
-        return "\\N"
     return str(value)
+
+
+# COPY text format delimits with tab and newline and escapes with backslash; \N is null.
+_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
+# Joins a column's text into one string so the escaping runs as four C-level replaces instead of
+# a Python call per value. Text reaching the loader holds no NUL (Postgres text cannot), and a
+# column that somehow does is detected by the split and takes the per-value path.
+_SEPARATOR = "\x00"
+
+
+def _escape_texts(values: list[Any]) -> list[str] | None:
+    """COPY text for a column of str/None, or None when the column needs the per-value path."""
+    nulls = [position for position, value in enumerate(values) if value is None]
+    filled = [("" if value is None else value) for value in values] if nulls else values
+    joined = _SEPARATOR.join(filled)
+    if any(special in joined for special in _COPY_SPECIALS):
+        joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        parts = joined.split(_SEPARATOR)
+        if len(parts) != len(values):
+            return None
+    else:
+        if _SEPARATOR in joined and joined.count(_SEPARATOR) != len(values) - 1:
+            return None
+        parts = list(filled)
+    for position in nulls:
+        parts[position] = "\\N"
+    return parts
+
+
+def _datetime_texts(column: pd.Series) -> list[str]:
+    """ISO 8601 text for a datetime64 column, formatted by numpy in C.
+
+    Aware columns are written in UTC with a `Z`; naive ones without an offset, as before (the
+    server's TimeZone then applies).
+    """
+    import numpy as np
+
+    aware = column.dt.tz is not None
+    if aware:
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = column.to_numpy(dtype="datetime64[us]")
+    texts = np.datetime_as_string(stamps, unit="us")
+    if aware:
+        texts = np.char.add(texts, "Z")
+    texts = texts.astype(object)
+    texts[np.isnat(stamps)] = "\\N"
+    return texts.tolist()
+
+
+def _column_texts(column: pd.Series) -> list[str]:
+    """One column in COPY text form: vectorised for the dtypes transform produces, per value
+    for anything else (mixed objects, numpy numbers), with the same rules as `_copy_value`."""
+    from pandas.api.types import infer_dtype
+
+    if column.dtype.kind == "M":
+        return _datetime_texts(column)
+    if column.dtype == object:
+        values = column.tolist()  # transform's columns: Python values, None for null
+    else:
+        values = column.to_numpy(dtype=object, na_value=None).tolist()
+    kind = infer_dtype(values, skipna=True)
+    if kind in ("string", "empty"):
+        try:
+            escaped = _escape_texts(values)
+        except TypeError:  # a NaN among the strings (skipped by infer_dtype): per value
+            escaped = None
+        if escaped is not None:
+            return escaped
+    elif kind == "boolean":
+        return ["\\N" if value is None else ("t" if value else "f") for value in values]
+    elif kind == "integer":
+        return ["\\N" if value is None else str(value) for value in values]
+    return [_copy_value(value) for value in values]
+
+
+def _copy_lines(frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any]) -> Iterator[str]:
+    """The frame's rows as COPY text lines (no newline), followed by `constants` on every row."""
+    count = len(frame)
+    if count == 0:
+        return iter(())
+    serialised = [_column_texts(frame[column]) for column in columns]
+    serialised.extend([_copy_value(constant)] * count for constant in constants)
+    # One C-level str.join per row over ready-made column texts.
+    return map("\t".join, zip(*serialised, strict=True))
+
+
+def copy_payload(frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any] = ()) -> str:
+    """The frame's rows in COPY text format, followed by `constants` (the same on every row)."""
+    lines = list(_copy_lines(frame, columns, constants))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def copy_bytes(
+    frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any], encoding: str
+) -> io.BytesIO:
+    """`copy_payload` encoded block by block, so the whole chunk never exists twice (as text and
+    as bytes); text holding one emoji would even cost 4 bytes per character as one str."""
+    buffer = io.BytesIO()
+    lines = _copy_lines(frame, columns, constants)
+    while block := list(islice(lines, _ENCODE_BLOCK_ROWS)):
+        buffer.write(("\n".join(block) + "\n").encode(encoding))
+    buffer.seek(0)
+    return buffer
 
 
 def copy_text(frame: pd.DataFrame, columns: Sequence[str]) -> io.StringIO:
     """The frame's rows in COPY text format (tab-separated, `\\N` for null)."""
-    serialised = []
-    for column in columns:
-        values = frame[column].tolist()
-        if str(frame[column].dtype).startswith("datetime64"):
-            serialised.append(["\\N" if v is None or v != v else v.isoformat() for v in values])
-        else:
-            serialised.append([_copy_value(v) for v in values])
-    buffer = io.StringIO()
-    buffer.writelines("\t".join(row) + "\n" for row in zip(*serialised, strict=True))
-    buffer.seek(0)
-    return buffer
+    return io.StringIO(copy_payload(frame, columns))
 
 
 def apply_schema(conn: PgConnection, extra_columns: dict[str, Sequence[tuple[str, str]]]) -> None:
@@ -168,10 +264,10 @@ class ObjectLoad:
     def load_chunk(self, frame: pd.DataFrame) -> ChunkResult:
         """Stage one transformed chunk and upsert it; returns rows staged and rows written."""
         from psycopg2 import sql
+        from psycopg2.extensions import encodings
 
         if frame.empty:
             return ChunkResult(0, 0)
-        frame = frame.assign(_extracted_at=self.extracted_at, _dag_run_id=self.dag_run_id)
         column_list = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         assignments = sql.SQL(", ").join(
             sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in self.columns if c != "id"
@@ -181,7 +277,16 @@ class ObjectLoad:
             copy = sql.SQL("COPY {stage} ({columns}) FROM STDIN").format(
                 stage=self.stage, columns=column_list
             )
-            cur.copy_expert(copy.as_string(cur), copy_text(frame, self.columns))
+            # Bytes in the connection's encoding, as psycopg2 would encode str; it reads the file
+            # in `size` pieces, one libpq call each.
+            payload = copy_bytes(
+                frame,
+                self.data_columns,
+                (self.extracted_at, self.dag_run_id),
+                encodings[self.conn.encoding],
+            )
+            cur.copy_expert(copy.as_string(cur), payload, size=_COPY_READ_SIZE)
+            del payload
             cur.execute(sql_template("record_extracted_ids.sql", extracted=self.extracted, stage=self.stage))
             cur.execute(
                 sql_template(

@@ -200,3 +200,94 @@ def test_an_empty_chunk_gives_an_empty_frame():
     result = transform_records([], FIELDS, KINDS, key_prefix="001")
     assert result.frame.empty
     assert result.rejects == []
+
+
+# ------------------------------------------------------------------ the vectorised paths
+def test_vectorised_id_check_agrees_with_is_valid_id():
+    import random
+    import string
+
+    from salesforce_pipeline.transform import _convert_ids
+
+    rng = random.Random(7)
+    values = []
+    for _ in range(3000):
+        id15 = "001" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))
+        value = id15 + id_checksum(id15)
+        mutation = rng.randrange(12)
+        if mutation == 0:
+            value = value[:15] + value[15:].lower()  # suffix is case-insensitive: still valid
+        elif mutation == 1:
+            value = value[:15].lower() + value[15:]
+        elif mutation == 2:
+            value = value[:17]
+        elif mutation == 3:
+            value += "A"
+        elif mutation == 4:
+            value = None
+        elif mutation == 5:
+            value = ""
+        elif mutation == 6:
+            value = "003" + value[3:]
+        elif mutation == 7:
+            value = value[:5] + "é" + value[6:]
+        elif mutation == 8:
+            value = value[:5] + "-" + value[6:]
+        values.append(value)
+    for prefix in ("001", None):
+        converted, problems = _convert_ids(values, "Id", prefix)
+        expected = {i for i, v in enumerate(values) if v is not None and not is_valid_id(v, prefix)}
+        assert set(problems) == expected
+        assert all(converted[i] is None for i in expected)
+        assert all(converted[i] == values[i] for i in range(len(values)) if i not in expected)
+
+
+def test_non_string_values_in_text_columns_take_the_per_value_path():
+    result = transform_records(
+        [record(1, Name=12345), record(2, Name={"a": 1})], FIELDS, KINDS, key_prefix="001"
+    )
+    assert result.frame["name"].tolist() == ["12345"]
+    assert "structured value" in result.rejects[0].reason
+
+
+def test_a_record_without_some_field_reads_it_as_null():
+    sparse = record(1)
+    del sparse["Email"], sparse["Birthdate"]
+    result = transform_records([record(2), sparse], FIELDS, KINDS, key_prefix="001")
+    assert result.rejects == []
+    assert result.frame["email"].tolist() == ["mixed.case@example.com", None]
+    assert result.frame["birthdate"].tolist() == ["1990-02-03", None]
+
+
+def test_rows_keep_arrival_order_and_duplicates_keep_the_latest():
+    records = [
+        record(3, SystemModstamp="2026-11-05T10:00:00.000+0000"),
+        record(1, Name="old", SystemModstamp="2026-11-03T10:00:00.000+0000"),
+        record(2, SystemModstamp="2026-11-01T10:00:00.000+0000"),
+        record(1, Name="new", SystemModstamp="2026-11-04T10:00:00.000+0000"),
+        record(1, Name="same stamp, arrived last", SystemModstamp="2026-11-04T10:00:00.000+0000"),
+    ]
+    result = transform_records(records, FIELDS, KINDS, key_prefix="001")
+    assert result.frame["id"].tolist() == [make_id("001", 3), make_id("001", 2), make_id("001", 1)]
+    assert result.frame["name"].tolist()[-1] == "same stamp, arrived last"
+    assert result.duplicates_dropped == 2
+
+
+def test_datetime_columns_are_utc_timestamps_with_nat_for_null():
+    result = transform_records([record(1, CreatedDate=None), record(2)], FIELDS, KINDS, key_prefix="001")
+    assert str(result.frame["created_date"].dtype) == "datetime64[us, UTC]"
+    assert result.frame["created_date"].isna().tolist() == [True, False]
+    assert str(result.frame["system_modstamp"].dtype) == "datetime64[us, UTC]"
+
+
+def test_emails_lose_nul_and_padding_and_text_keeps_padding():
+    result = transform_records(
+        [record(1, Email=" A\x00B@X.EXAMPLE ", Name="  padded  ")], FIELDS, KINDS, key_prefix="001"
+    )
+    assert result.frame.iloc[0]["email"] == "ab@x.example"
+    assert result.frame.iloc[0]["name"] == "  padded  "
+
+
+def test_records_may_be_any_iterable():
+    result = transform_records((record(n) for n in range(3)), FIELDS, KINDS, key_prefix="001")
+    assert len(result.frame) == 3

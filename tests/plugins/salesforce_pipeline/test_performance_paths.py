@@ -1,0 +1,363 @@
+"""The properties the pipeline's speed rests on, checked without timing anything.
+
+* REST and Bulk API 2.0 load identical tables from the same data (every column's text, numeric
+  scale included), so the automatic switch between them is invisible in the warehouse.
+* Memory is bounded by the chunk size: no record list or frame larger than `chunk_size` reaches
+  transform or load, and the traced peak stays flat when the data grows fivefold.
+* Loads are set-based: a fixed number of statements per chunk (COPY + upsert), none per row.
+* API calls are counted, agree with what the org counted, land in load_audit, and a run that would
+  overspend the allowance is refused before anything is extracted or loaded.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import psycopg2
+import psycopg2.extensions
+import pytest
+
+from salesforce_pipeline import load, sync
+from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+from salesforce_pipeline.objects import ACCOUNT, CONTACT
+from salesforce_pipeline.settings import PipelineSettings
+from salesforce_pipeline.transform import id_checksum, snake_case, transform_records
+from tests.support.pipeline import salesforce_connection_json
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+pytestmark = pytest.mark.emulator(accounts=60, contacts=450, seed=4242, now=NOW)
+
+
+def settings(**overrides: Any) -> PipelineSettings:
+    values: dict[str, Any] = {"chunk_size": 100, "rest_batch_size": 200, "bulk_poll_seconds": 0.0}
+    values.update(overrides)
+    return PipelineSettings(**values)
+
+
+@pytest.fixture
+def hook_factory(sf_emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection_json(sf_emulator))
+    return SalesforcePipelineHook
+
+
+@pytest.fixture
+def conn(warehouse):
+    connection = psycopg2.connect(warehouse)
+    load.apply_schema(connection, {})
+    yield connection
+    connection.close()
+
+
+def run_sync(hook, conn, spec, *, method="auto", full_refresh=True, run_id="run", **overrides):
+    request = sync.SyncRequest(
+        spec=spec,
+        settings=settings(**overrides),
+        dag_run_id=run_id,
+        interval_start=NOW - timedelta(days=1),
+        interval_end=NOW,
+        full_refresh=full_refresh,
+        method=method,
+    )
+    return sync.sync_object(request, hook, conn)
+
+
+def table_text(conn, table: str) -> dict[str, str]:
+    """Every row as Postgres prints it (numeric scale, timestamps, text), lineage left out."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT id, (to_jsonb(t) - '_extracted_at' - '_dag_run_id')::text FROM salesforce.{table} t"
+        )
+        rows = dict(cur.fetchall())
+    conn.commit()
+    return rows
+
+
+def drop_tables(conn) -> None:
+    with conn.cursor() as cur:
+        cur.execute("TRUNCATE salesforce.account, salesforce.contact, salesforce.load_audit")
+    conn.commit()
+
+
+# ----------------------------------------------------------------------------- 1. REST == Bulk
+def test_rest_and_bulk_load_identical_tables(sf_emulator, hook_factory, conn):
+    loaded: dict[str, dict[str, dict[str, str]]] = {}
+    for method in ("rest", "bulk2"):
+        drop_tables(conn)
+        for spec in (ACCOUNT, CONTACT):
+            summary = run_sync(hook_factory(), conn, spec, method=method, run_id=method)
+            assert summary.method == method
+            assert summary.extracted == sf_emulator.org.count(spec.name, include_deleted=True)
+        loaded[method] = {spec.table: table_text(conn, spec.table) for spec in (ACCOUNT, CONTACT)}
+
+    for table in ("account", "contact"):
+        rest, bulk = loaded["rest"][table], loaded["bulk2"][table]
+        assert len(rest) > 0
+        assert rest.keys() == bulk.keys()
+        different = [record_id for record_id in rest if rest[record_id] != bulk[record_id]]
+        assert different == [], f"{table}: e.g. {rest[different[0]]} vs {bulk[different[0]]}"
+
+
+def test_currency_from_json_and_csv_lands_with_the_same_scale():
+    # REST sends 59926000.0 (a JSON number), Bulk "59926000"; both must be the same numeric text.
+    fields = ["Id", "AnnualRevenue", "SystemModstamp", "IsDeleted"]
+    kinds = {"Id": "id", "AnnualRevenue": "numeric", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
+    id15 = "001000000000001"
+    base = {"Id": id15 + id_checksum(id15), "SystemModstamp": "2026-11-01T00:00:00.000+0000"}
+    for rest_value, bulk_value, text in [
+        (59926000.0, "59926000", "59926000"),
+        (1234.5, "1234.50", "1234.5"),
+        (0.1, "0.10", "0.1"),
+        (123456789012.34, "123456789012.34", "123456789012.34"),
+    ]:
+        rest = transform_records(
+            [{**base, "AnnualRevenue": rest_value, "IsDeleted": False}], fields, kinds, key_prefix="001"
+        )
+        bulk = transform_records(
+            [{**base, "AnnualRevenue": bulk_value, "IsDeleted": "false"}], fields, kinds, key_prefix="001"
+        )
+        assert rest.frame.iloc[0]["annual_revenue"] == bulk.frame.iloc[0]["annual_revenue"] == text
+
+
+# ----------------------------------------------------------------------------- 2. flat memory
+@pytest.mark.parametrize("method", ["rest", "bulk2"])
+def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_factory, conn, monkeypatch):
+    transformed: list[int] = []
+    loaded: list[int] = []
+    real_transform, real_load = sync.transform_records, load.ObjectLoad.load_chunk
+
+    def spy_transform(records, *args, **kwargs):
+        records = list(records)
+        transformed.append(len(records))
+        return real_transform(records, *args, **kwargs)
+
+    def spy_load(self, frame):
+        loaded.append(len(frame))
+        return real_load(self, frame)
+
+    monkeypatch.setattr(sync, "transform_records", spy_transform)
+    monkeypatch.setattr(load.ObjectLoad, "load_chunk", spy_load)
+    summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100)
+
+    assert summary.extracted > 400
+    assert max(transformed) <= 100
+    assert max(loaded) <= 100
+    assert sum(transformed) == summary.extracted
+    assert len(transformed) >= summary.extracted // 100
+
+
+class SyntheticHook:
+    """A hook serving `total` generated Contacts page by page, each page made when asked for.
+
+    The pages are built lazily and dropped by the caller, so whatever stays allocated while the
+    pipeline runs is the pipeline's own doing; no emulator shares the traced process.
+    """
+
+    def __init__(self, describe: dict[str, Any], total: int) -> None:
+        self.describe = describe
+        self.total = total
+        self.api_calls = 0
+        self.api_usage: tuple[int, int] | None = (0, 10_000_000)
+        self.logins = 1
+
+    def describe_object(self, name: str) -> dict[str, Any]:
+        self.api_calls += 1
+        return self.describe
+
+    def count(self, soql: str, *, include_deleted: bool = False) -> int:
+        self.api_calls += 1
+        return self.total
+
+    def query_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000):
+        fields = [f["name"] for f in self.describe["fields"] if f["name"] in CONTACT.default_fields]
+        types = {f["name"]: f["type"] for f in self.describe["fields"]}
+        for start in range(0, self.total, batch_size):
+            self.api_calls += 1
+            yield [
+                self._record(serial, fields, types)
+                for serial in range(start, min(start + batch_size, self.total))
+            ]
+
+    @staticmethod
+    def _record(serial: int, fields, types) -> dict[str, Any]:
+        id15 = f"003{serial:012d}"
+        record: dict[str, Any] = {"attributes": {"type": "Contact"}}
+        for name in fields:
+            kind = types[name]
+            if name == "Id":
+                record[name] = id15 + id_checksum(id15)
+            elif kind in ("id", "reference"):
+                record[name] = None
+            elif kind == "datetime":
+                record[name] = "2026-11-01T10:00:00.000+0000"
+            elif kind == "date":
+                record[name] = "1990-01-01"
+            elif kind == "boolean":
+                record[name] = False
+            else:
+                record[name] = f"{name} {serial} " + "x" * 200
+        return record
+
+
+def traced_peak(conn, describe, total: int) -> int:
+    hook = SyntheticHook(describe, total)
+    drop_tables(conn)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        summary = run_sync(hook, conn, CONTACT, method="rest", chunk_size=250, run_id=f"synthetic-{total}")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert summary.extracted == total
+    return peak
+
+
+def test_traced_memory_does_not_grow_with_the_number_of_records(conn):
+    from salesforce_emulator.schema import SCHEMA, describe_sobject
+
+    describe = describe_sobject(SCHEMA["Contact"], "62.0", frozenset())
+    traced_peak(conn, describe, 500)  # warm-up: imports and caches are not the data's
+    small = traced_peak(conn, describe, 2_000)
+    large = traced_peak(conn, describe, 10_000)
+    # Five times the records; proportional growth would be ~5x. Chunks of 250 keep it flat.
+    assert large < small * 1.5, f"peak {large:,} bytes for 10,000 records vs {small:,} for 2,000"
+
+
+# ----------------------------------------------------------------------------- 3. set-based load
+class CountingCursor(psycopg2.extensions.cursor):
+    counts: ClassVar[Counter[str]] = Counter()
+
+    def execute(self, query, vars=None):
+        CountingCursor.counts["execute"] += 1
+        return super().execute(query, vars)
+
+    def executemany(self, query, vars_list):
+        CountingCursor.counts["executemany"] += 1
+        return super().executemany(query, vars_list)
+
+    def copy_expert(self, sql, file, size=8192):
+        CountingCursor.counts["copy"] += 1
+        return super().copy_expert(sql, file, size)
+
+
+def account_records(count: int, stamp: datetime) -> list[dict[str, Any]]:
+    records = []
+    for serial in range(count):
+        id15 = f"001{serial:012d}"
+        records.append(
+            {
+                "Id": id15 + id_checksum(id15),
+                "Name": f"Account {serial}\twith\\tab",
+                "SystemModstamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+                "IsDeleted": False,
+            }
+        )
+    return records
+
+
+def statements_for(url: str, rows: int, chunks: int) -> Counter[str]:
+    fields = ["Id", "Name", "SystemModstamp", "IsDeleted"]
+    kinds = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
+    records = account_records(rows, NOW)
+    per_chunk = -(-rows // chunks)
+    frames = [
+        transform_records(records[start : start + per_chunk], fields, kinds, key_prefix="001").frame
+        for start in range(0, rows, per_chunk)
+    ]
+    connection = psycopg2.connect(url, cursor_factory=CountingCursor)
+    try:
+        load.apply_schema(connection, {})
+        with connection.cursor() as cur:
+            cur.execute("TRUNCATE salesforce.account")
+        connection.commit()
+        CountingCursor.counts = Counter()
+        loader = load.ObjectLoad(
+            connection, ACCOUNT, [snake_case(f) for f in fields], dag_run_id="count", extracted_at=NOW
+        )
+        loader.begin()
+        upserted = sum(loader.load_chunk(frame).upserted for frame in frames)
+        loader.commit()
+        counts = Counter(CountingCursor.counts)  # a copy: the checks below use the cursor too
+        with connection.cursor() as cur:
+            cur.execute("SELECT count(*) FROM salesforce.account")
+            assert cur.fetchone()[0] == rows == upserted
+        return counts
+    finally:
+        connection.close()
+
+
+def test_loading_takes_the_same_statements_for_ten_rows_or_ten_thousand(warehouse):
+    few = statements_for(warehouse, rows=10, chunks=4)
+    many = statements_for(warehouse, rows=10_000, chunks=4)
+    assert few == many
+    assert many["copy"] == 4  # one COPY per chunk
+    assert many["executemany"] == 0
+    # begin: lock + stage + extracted-ids table; per chunk: truncate stage, record ids, upsert
+    assert many["execute"] == 3 + 3 * 4
+
+
+# ----------------------------------------------------------------------------- 4. API budget
+def test_api_calls_are_counted_logged_and_audited(sf_emulator, hook_factory, conn, caplog):
+    caplog.set_level("INFO", logger="salesforce_pipeline.sync")
+    hook = hook_factory()
+    hook.get_conn()  # the login: not an API call in the org's count
+    used_before = sf_emulator.org.api_usage[0]
+    summary = run_sync(hook, conn, CONTACT, method="rest", rest_batch_size=200)
+
+    used_after = sf_emulator.org.api_usage[0]
+    assert summary.api_calls == hook.api_calls == used_after - used_before
+    # describe + COUNT() + ceil(records / 200) pages + the live COUNT() of the reconciliation
+    assert summary.api_calls == 2 + -(-summary.extracted // 200) + 1
+    assert summary.api_usage == f"{used_after}/{sf_emulator.org.api_usage[1]}"
+    assert f"api_calls={summary.api_calls}" in caplog.text
+    with conn.cursor() as cur:
+        cur.execute("SELECT api_calls, api_usage_after, status FROM salesforce.load_audit")
+        assert cur.fetchall() == [(summary.api_calls, summary.api_usage, "success")]
+
+
+@pytest.mark.parametrize("method", ["rest", "bulk2"])
+def test_an_over_budget_extraction_is_refused_before_anything_is_loaded(
+    method, sf_emulator, hook_factory, conn
+):
+    org = sf_emulator.org
+    org.set_daily_limit(15_000)
+    org.set_api_usage(15_000 - 5)  # after describe and COUNT(), 3 calls left; the run may use half
+    hook = hook_factory()
+
+    with pytest.raises(sync.ApiBudgetExceeded) as refused:
+        run_sync(hook, conn, CONTACT, method=method, rest_batch_size=200, chunk_size=100)
+
+    message = str(refused.value)
+    assert "Nothing was extracted or loaded" in message
+    assert "API calls" in message
+    assert "api_budget_share" in message
+    assert org.counters.get("query_more", 0) == 0
+    assert org.counters.get("bulk2_create", 0) == 0
+    assert hook.api_calls == 2  # describe and COUNT() only
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM salesforce.contact")
+        assert cur.fetchone()[0] == 0
+    conn.commit()
+
+
+def test_the_allowance_running_out_mid_extraction_loads_nothing(sf_emulator, hook_factory, conn):
+    # The estimate fitted, then another client spent the rest: the second page gets 403
+    # REQUEST_LIMIT_EXCEEDED. The transaction is rolled back; the audit row says why and what it cost.
+    from salesforce_pipeline.errors import SalesforcePipelineError
+
+    sf_emulator.org.inject("request_limit", endpoint="query_more", count=None)
+    with pytest.raises(SalesforcePipelineError):
+        run_sync(hook_factory(), conn, CONTACT, method="rest", rest_batch_size=200)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM salesforce.contact")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT status, api_calls, error FROM salesforce.load_audit")
+        ((status, calls, error),) = cur.fetchall()
+    assert status == "failed"
+    # describe, COUNT(), the first page, the refused second page, and the one /limits/ look the
+    # hook takes for the error's usage figures (the fault's 403 carries no Sforce-Limit-Info)
+    assert calls == 5
+    assert error
