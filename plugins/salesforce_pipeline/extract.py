@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import math
 import sys
@@ -181,11 +182,11 @@ def build_count_soql(spec: ObjectSpec, window: Window, *, live_only: bool = Fals
     return f"SELECT COUNT() FROM {spec.name}{where}"
 
 
-def estimate_api_calls(record_count: int, method: str, *, rest_batch_size: int, chunk_size: int) -> int:
+def estimate_api_calls(record_count: int, method: str, *, rest_batch_size: int, bulk_page_size: int) -> int:
     """Calls an extraction of `record_count` records will cost, for the budget check."""
     if method == "bulk2":
         # create + a few polls + one results call per page
-        return 1 + 5 + max(1, math.ceil(record_count / chunk_size))
+        return 1 + 5 + max(1, math.ceil(record_count / bulk_page_size))
     return max(1, math.ceil(record_count / rest_batch_size))
 
 
@@ -232,31 +233,44 @@ def rest_chunks(
 
 
 def bulk_chunks(
-    hook: SalesforcePipelineHook, soql: str, *, chunk_size: int, poll_seconds: float, progress: Progress
+    hook: SalesforcePipelineHook,
+    soql: str,
+    *,
+    chunk_size: int,
+    page_size: int,
+    poll_seconds: float,
+    progress: Progress,
 ) -> Iterator[list[dict[str, Any]]]:
-    """A Bulk API 2.0 queryAll job's CSV pages, each at most `chunk_size` records."""
+    """A Bulk API 2.0 queryAll job's CSV pages, regrouped into chunks of at most `chunk_size`.
+
+    Pages are large (`page_size` records, one API call each) to spend few calls; records are
+    built from a page's rows only a chunk at a time, so a page's text is the most held at once.
+    """
     for page in hook.bulk2_query_pages(
-        soql, include_deleted=True, max_records=chunk_size, poll_interval=poll_seconds
+        soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
     ):
-        records = parse_bulk_csv(page)
-        progress.page(len(records))
-        for start in range(0, len(records), chunk_size):
-            yield records[start : start + chunk_size]
+        rows = _bulk_rows(page)
+        page_records = 0
+        while chunk := list(itertools.islice(rows, chunk_size)):
+            page_records += len(chunk)
+            yield chunk
+        progress.page(page_records)
 
 
-def parse_bulk_csv(page: str) -> list[dict[str, Any]]:
-    """One Bulk API 2.0 result page (CSV with a header row) as flat records, null for empty."""
+def _bulk_rows(page: str) -> Iterator[dict[str, Any]]:
     reader = csv.reader(io.StringIO(page, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return []
-    records = []
+    header = next(reader, None)
+    if header is None:
+        return
     for row in reader:
         if len(row) != len(header):
             raise ValueError(
                 f"Bulk API 2.0 result page is malformed: a row has {len(row)} fields, the header has "
                 f"{len(header)} (truncated download?)"
             )
-        records.append(blank_to_none(dict(zip(header, row, strict=True))))
-    return records
+        yield blank_to_none(dict(zip(header, row, strict=True)))
+
+
+def parse_bulk_csv(page: str) -> list[dict[str, Any]]:
+    """One Bulk API 2.0 result page (CSV with a header row) as flat records, null for empty."""
+    return list(_bulk_rows(page))

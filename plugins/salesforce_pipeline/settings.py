@@ -10,6 +10,7 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "chunk_size": 10000,
       "rest_batch_size": 2000,
       "bulk_threshold": 50000,
+      "bulk_page_size": 50000,
       "bulk_poll_seconds": 2.0,
       "api_budget_share": 0.5,
       "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]}
@@ -52,6 +53,8 @@ class PipelineSettings:
     chunk_size: int = 10_000
     rest_batch_size: int = 2000
     bulk_threshold: int = 50_000
+    # Records per Bulk API 2.0 results page: one API call each, so large; held as text, one page at a time.
+    bulk_page_size: int = 50_000
     bulk_poll_seconds: float = 2.0
     api_budget_share: float = 0.5
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -66,13 +69,15 @@ class PipelineSettings:
                 f"Unknown setting(s) {unknown} in Variable {VARIABLE_NAME!r}; known settings: {sorted(known)}"
             )
         values = dict(raw)
-        for name in ("lookback_minutes", "chunk_size", "rest_batch_size", "bulk_threshold"):
+        for name in ("lookback_minutes", "chunk_size", "rest_batch_size", "bulk_threshold", "bulk_page_size"):
             if name in values and (not isinstance(values[name], int) or values[name] < 0):
                 raise SettingsError(f"Setting {name!r} must be a non-negative integer, got {values[name]!r}")
         if not 200 <= values.get("rest_batch_size", 2000) <= 2000:
             raise SettingsError("Setting 'rest_batch_size' must be between 200 and 2000 (Salesforce's range)")
         if values.get("chunk_size", 1) < 1:
             raise SettingsError("Setting 'chunk_size' must be at least 1")
+        if not 1 <= values.get("bulk_page_size", 50_000) <= 1_000_000:
+            raise SettingsError("Setting 'bulk_page_size' must be between 1 and 1,000,000 records")
         share = values.get("api_budget_share", 0.5)
         if not isinstance(share, (int, float)) or not 0 < share <= 1:
             raise SettingsError(f"Setting 'api_budget_share' must be a number in (0, 1], got {share!r}")

@@ -253,7 +253,7 @@ def _choose_method(requested: str, count: int, settings: PipelineSettings) -> st
 
 def _check_budget(hook, spec, count, method, settings) -> None:
     estimate = extract.estimate_api_calls(
-        count, method, rest_batch_size=settings.rest_batch_size, chunk_size=settings.chunk_size
+        count, method, rest_batch_size=settings.rest_batch_size, bulk_page_size=settings.bulk_page_size
     )
     usage = hook.api_usage
     if usage is None:
@@ -288,6 +288,7 @@ def _chunks(hook, soql, method, settings, progress) -> Iterator[list[dict[str, A
             hook,
             soql,
             chunk_size=settings.chunk_size,
+            page_size=settings.bulk_page_size,
             poll_seconds=settings.bulk_poll_seconds,
             progress=progress,
         )

@@ -134,6 +134,6 @@ def test_a_truncated_bulk_page_is_an_error_not_a_partial_chunk():
 
 
 def test_api_call_estimates():
-    assert extract.estimate_api_calls(0, "rest", rest_batch_size=2000, chunk_size=10000) == 1
-    assert extract.estimate_api_calls(4001, "rest", rest_batch_size=2000, chunk_size=10000) == 3
-    assert extract.estimate_api_calls(1_000_000, "bulk2", rest_batch_size=2000, chunk_size=50000) == 26
+    assert extract.estimate_api_calls(0, "rest", rest_batch_size=2000, bulk_page_size=50000) == 1
+    assert extract.estimate_api_calls(4001, "rest", rest_batch_size=2000, bulk_page_size=50000) == 3
+    assert extract.estimate_api_calls(1_000_000, "bulk2", rest_batch_size=2000, bulk_page_size=50000) == 26
