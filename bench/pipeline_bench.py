@@ -121,7 +121,7 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
         finally:
             stage["load"] += time.perf_counter() - started
 
-    original_pages = SalesforcePipelineHook.bulk2_query_pages
+    original_pages = SalesforcePipelineHook.bulk2_query_csv_pages
 
     def recorded_pages(self, *args, **kwargs):
         stage["bulk_page"] = kwargs.get("max_records", 0)
@@ -129,7 +129,7 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
 
     sync.transform_records = timed_transform
     ObjectLoad.load_chunk = timed_load
-    SalesforcePipelineHook.bulk2_query_pages = recorded_pages
+    SalesforcePipelineHook.bulk2_query_csv_pages = recorded_pages
 
     settings = PipelineSettings(**cfg.get("settings", {}))
     interval_start = datetime.fromisoformat(cfg["interval_start"])

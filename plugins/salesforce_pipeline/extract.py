@@ -13,7 +13,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -244,12 +244,16 @@ def bulk_chunks(
     """A Bulk API 2.0 queryAll job's CSV pages, regrouped into chunks of at most `chunk_size`.
 
     Pages are large (`page_size` records, one API call each) to spend few calls; records are
-    built from a page's rows only a chunk at a time, so a page's text is the most held at once.
+    built from a page's rows only a chunk at a time, and the page is held as the bytes received
+    (never one decoded string), so a page's bytes are the most held at once.
     """
-    for page in hook.bulk2_query_pages(
+    from salesforce_pipeline.hooks.salesforce import csv_page_lines
+
+    for page in hook.bulk2_query_csv_pages(
         soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
     ):
-        rows = _bulk_rows(page)
+        rows = _bulk_rows(csv_page_lines(page))
+        del page  # the line iterator holds the page now, and lets it go once it is read
         page_records = 0
         while chunk := list(itertools.islice(rows, chunk_size)):
             page_records += len(chunk)
@@ -257,8 +261,8 @@ def bulk_chunks(
         progress.page(page_records)
 
 
-def _bulk_rows(page: str) -> Iterator[dict[str, Any]]:
-    reader = csv.reader(io.StringIO(page, newline=""))
+def _bulk_rows(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    reader = csv.reader(lines)
     header = next(reader, None)
     if header is None:
         return
@@ -273,4 +277,4 @@ def _bulk_rows(page: str) -> Iterator[dict[str, Any]]:
 
 def parse_bulk_csv(page: str) -> list[dict[str, Any]]:
     """One Bulk API 2.0 result page (CSV with a header row) as flat records, null for empty."""
-    return list(_bulk_rows(page))
+    return list(_bulk_rows(io.StringIO(page, newline="")))

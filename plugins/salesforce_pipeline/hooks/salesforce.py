@@ -609,7 +609,7 @@ class SalesforcePipelineHook(SalesforceHook):
         return remaining, maximum
 
     # ----------------------------------------------------------------- Bulk API 2.0
-    def bulk2_query_pages(
+    def bulk2_query_csv_pages(
         self,
         soql: str,
         *,
@@ -617,8 +617,10 @@ class SalesforcePipelineHook(SalesforceHook):
         max_records: int = 50000,
         poll_interval: float = 2.0,
         max_wait: float = 3600.0,
-    ) -> Iterator[str]:
-        """Run a Bulk API 2.0 query job and yield each CSV results page (header row included).
+    ) -> Iterator[bytes]:
+        """Run a Bulk API 2.0 query job and yield each CSV results page (header row included), as
+        the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``; read them with
+        :func:`csv_page_lines`.
 
         Creates the job (``query`` or ``queryAll``), polls it to ``JobComplete`` and follows
         ``Sforce-Locator`` through the results. Every call refreshes an expired session and retries
@@ -657,7 +659,7 @@ class SalesforcePipelineHook(SalesforceHook):
             params: dict[str, Any] = {"maxRecords": max_records}
             if locator:
                 params["locator"] = locator
-            text, locator = self._api_call(
+            content, locator = self._api_call(
                 "GET",
                 f"{job_url}/results",
                 _read_csv_page,
@@ -666,11 +668,30 @@ class SalesforcePipelineHook(SalesforceHook):
                 headers={"Accept": "text/csv"},
             )
             pages += 1
-            if text:
-                yield text
+            if content:
+                yield content
             if not locator or locator == "null":
                 break
         self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
+
+    def bulk2_query_pages(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int = 50000,
+        poll_interval: float = 2.0,
+        max_wait: float = 3600.0,
+    ) -> Iterator[str]:
+        """Like :meth:`bulk2_query_csv_pages`, each page as one string (NUL characters dropped)."""
+        for content in self.bulk2_query_csv_pages(
+            soql,
+            include_deleted=include_deleted,
+            max_records=max_records,
+            poll_interval=poll_interval,
+            max_wait=max_wait,
+        ):
+            yield "".join(csv_page_lines(content))
 
     def _wait_for_bulk_job(self, job_id: str, job_url: str, poll_interval: float, max_wait: float) -> None:
         deadline = time.monotonic() + max_wait
@@ -750,28 +771,37 @@ def _read_json(response: requests.Response) -> Any:
         ) from None
 
 
-def _read_csv_page(response: requests.Response) -> tuple[str, str | None]:
-    """``(csv_text, next_locator)`` of a Bulk 2.0 results page, checked against its record count.
+def csv_page_lines(content: bytes) -> Iterator[str]:
+    """The lines of a Bulk 2.0 results page, decoded as they are read.
+
+    Never one string for the whole page: a page holding a single emoji would be stored at four
+    bytes per character, several times its size on the wire. NUL characters are dropped, as
+    simple-salesforce does, because the csv module rejects them.
+    """
+    for line in io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline=""):
+        yield line.replace("\x00", "") if "\x00" in line else line
+
+
+def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
+    """``(csv_bytes, next_locator)`` of a Bulk 2.0 results page, checked against its record count.
 
     Decoded as UTF-8 ourselves: requests would guess ISO-8859-1 for ``text/csv`` without a charset.
-    NUL bytes are dropped, as simple-salesforce does, because the csv module rejects them.
     """
+    content = response.content
+    expected = response.headers.get("Sforce-NumberOfRecords")
     try:
-        text = response.content.decode("utf-8").replace("\x00", "")
+        rows = sum(1 for row in csv.reader(csv_page_lines(content), strict=True) if row)
     except UnicodeDecodeError:
         raise _Retryable("Bulk 2.0 results page is not valid UTF-8 (cut short?)") from None
-    expected = response.headers.get("Sforce-NumberOfRecords")
+    except csv.Error:
+        raise _Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
     if expected is not None and expected.strip().isdigit():
-        try:
-            rows = sum(1 for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row)
-        except csv.Error:
-            raise _Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
         records = max(rows - 1, 0)  # minus the header row
         if records != int(expected):
             raise _Retryable(
                 f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
             )
-    return text, response.headers.get("Sforce-Locator")
+    return content, response.headers.get("Sforce-Locator")
 
 
 def _sentence(text: str) -> str:
