@@ -24,7 +24,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@echo "==> installing pinned requirements into $(VENV) (requirements.txt + constraints.txt)"
 	@$(PIP) install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	@echo "==> installing this project (editable: registers our Airflow connection type)"
-	@$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
+	@# setuptools warns about every editable install; keep its chatter in a log unless it fails.
+	@$(PIP) install --quiet --disable-pip-version-check --no-deps -e . > $(VENV)/editable-install.log 2>&1 \
+	  || { cat $(VENV)/editable-install.log; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
