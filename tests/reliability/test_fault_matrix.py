@@ -253,9 +253,11 @@ def test_the_worker_killed_mid_load_then_the_task_retried(pipeline, sf_emulator,
         deadline = time.monotonic() + 60
         with conn.cursor() as cur:
             while time.monotonic() < deadline:
+                # Mid-load: the transaction is open and its last statement wrote a chunk.
                 cur.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'salesforce_to_postgres' "
-                    "AND state = 'idle in transaction'"
+                    "AND state = 'idle in transaction' "
+                    'AND query LIKE \'%%"salesforce"."contact"%%\''
                 )
                 if cur.fetchone()[0]:
                     break
