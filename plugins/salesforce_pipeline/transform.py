@@ -67,7 +67,7 @@ def snake_case(api_name: str) -> str:
     return "_".join(parts)
 
 
-def kind_for(salesforce_type: str, field_name: str = "") -> str:
+def kind_for(salesforce_type: str) -> str:
     """The column kind for a describe field type (`datetime`, `currency`, ...)."""
     return KIND_BY_SALESFORCE_TYPE.get(salesforce_type, "text")
 

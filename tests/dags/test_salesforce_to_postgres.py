@@ -21,10 +21,6 @@ def frozen_clock(sf_emulator):
     sf_emulator.org.set_clock(NOW)  # changes made by a test are stamped at NOW unless it says otherwise
 
 
-def summaries(dag_run) -> dict[str, dict]:
-    return {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
-
-
 def test_first_run_is_a_full_refresh_equal_to_salesforce(pipeline):
     dag_run = pipeline.run(TODAY)
     assert dag_run.state == "success"
@@ -35,9 +31,6 @@ def test_first_run_is_a_full_refresh_equal_to_salesforce(pipeline):
         ("Account", "full_refresh", "success"),
         ("Contact", "full_refresh", "success"),
     }
-
-
-DATA_COLUMNS_SQL = "SELECT * FROM salesforce.{table} ORDER BY id"
 
 
 def data_rows(pipeline, table):

@@ -35,11 +35,6 @@ def salesforce_connection_json(emulator, mode: str = "client_credentials", **ove
     return json.dumps(conn)
 
 
-def secrets_of(emulator) -> list[str]:
-    creds = emulator.credentials
-    return [creds.password, creds.security_token, creds.consumer_secret]
-
-
 @dataclass
 class Pipeline:
     """The DAG wired to one emulator and one test database, with settings a test can change."""
