@@ -56,9 +56,22 @@ def run_load(conn, *chunks, run_id="run-1"):
     loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id=run_id, extracted_at=datetime.now(UTC))
     loader.begin()
     upserted = sum(loader.load_chunk(c).upserted for c in chunks)
-    assert loader.unverified_ids() == []
+    assert loader.verification_problem() is None
     loader.commit()
     return upserted
+
+
+@pytest.fixture(params=["direct", "guarded"])
+def path(request, conn):
+    """Run a test on both ways into the table: an empty table (COPY straight into it) and one
+    that already holds a row (staging + guarded upsert). The bystander row is not in the test's data."""
+    if request.param == "guarded":
+        run_load(conn, frame(rec(999_999, "bystander", T0)), run_id="bystander")
+    return request.param
+
+
+def rows_without_bystander(conn):
+    return [r for r in rows(conn) if r[0] != account_id(999_999)]
 
 
 def rows(conn):
@@ -83,19 +96,19 @@ def test_schema_is_idempotent(conn):
         assert cur.fetchone() == ("numeric",)
 
 
-def test_hostile_text_round_trips_exactly_through_copy(conn):
+def test_hostile_text_round_trips_exactly_through_copy(conn, path):
     hostile = 'tab\there\nnew\r\nline \\N \\ back\\slash "quotes", commas 山田 Zoë 🚀 ' + "x" * 32000
     run_load(conn, frame(rec(1, hostile, T0, Description="\\.\n\\."), rec(2, "", T0)))
-    stored = rows(conn)
+    stored = rows_without_bystander(conn)
     assert stored[0][1] == hostile
     assert stored[0][2] == "\\.\n\\."
     assert stored[1][1] == ""  # empty string stays an empty string, not null
     assert stored[1][2] is None
 
 
-def test_numbers_stay_exact(conn):
+def test_numbers_stay_exact(conn, path):
     run_load(conn, frame(rec(1, "a", T0, AnnualRevenue=123456789012.34, NumberOfEmployees=2**40)))
-    (row,) = rows(conn)
+    (row,) = rows_without_bystander(conn)
     assert str(row[3]) == "123456789012.34"
     assert row[4] == 2**40
 
@@ -126,6 +139,11 @@ def test_deletes_keep_the_row_flagged(conn):
 
 
 def test_a_failed_load_leaves_the_warehouse_as_it_was(conn):
+    direct = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC))
+    direct.begin()
+    direct.load_chunk(frame(rec(1, "lost", T0)))
+    direct.rollback()
+    assert rows(conn) == []
     run_load(conn, frame(rec(1, "kept", T0)))
     loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC))
     loader.begin()
@@ -146,13 +164,52 @@ def test_full_refresh_marks_ids_salesforce_no_longer_has(conn):
     assert [(r[0], r[6]) for r in rows(conn)] == [(account_id(1), False), (account_id(2), True)]
 
 
-def test_verification_finds_extracted_ids_missing_from_the_table(conn):
+def test_an_empty_table_is_filled_directly_and_a_loaded_one_through_the_guard(conn):
+    first = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="first", extracted_at=datetime.now(UTC))
+    first.begin()
+    assert first.mode == "direct"
+    first.load_chunk(frame(rec(1, "a", T0)))
+    assert first.verification_problem() is None
+    first.commit()
+    second = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="second", extracted_at=datetime.now(UTC))
+    second.begin()
+    assert second.mode == "guarded"
+    second.rollback()
+
+
+def test_an_id_repeated_in_a_later_chunk_moves_a_direct_load_onto_the_guard(conn):
+    started = datetime.now(UTC)
+    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="dup", extracted_at=started)
+    loader.begin()
+    loader.load_chunk(frame(rec(1, "newer", T0 + timedelta(days=1)), rec(2, "b", T0)))
+    assert loader.mode == "direct"
+    # A repeat of Id 1 with an older stamp, and one with a newer stamp for Id 2.
+    loader.load_chunk(frame(rec(1, "older", T0), rec(2, "b newer", T0 + timedelta(days=2)), rec(3, "c", T0)))
+    assert loader.mode == "guarded"
+    assert loader.verification_problem() is None
+    assert loader.extracted_id_count() == 3
+    assert loader.mark_missing_as_deleted(started) == 0
+    loader.commit()
+    assert [(r[0], r[1]) for r in rows(conn)] == [
+        (account_id(1), "newer"),
+        (account_id(2), "b newer"),
+        (account_id(3), "c"),
+    ]
+
+
+def test_verification_finds_extracted_ids_missing_from_the_table(conn, path):
     loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC))
     loader.begin()
+    assert loader.mode == path
     loader.load_chunk(frame(rec(1, "a", T0)))
+    assert loader.verification_problem() is None
     with conn.cursor() as cur:  # simulate a lost write inside the transaction
-        cur.execute("DELETE FROM salesforce.account")
-    assert loader.unverified_ids() == [account_id(1)]
+        cur.execute("DELETE FROM salesforce.account WHERE id = %s", (account_id(1),))
+    problem = loader.verification_problem()
+    assert problem is not None
+    assert "salesforce.account" in problem
+    if path == "guarded":
+        assert loader.unverified_ids() == [account_id(1)]
     loader.rollback()
 
 

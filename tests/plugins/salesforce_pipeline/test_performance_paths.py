@@ -126,19 +126,19 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
 def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_factory, conn, monkeypatch):
     transformed: list[int] = []
     loaded: list[int] = []
-    real_transform, real_load = sync.transform_records, load.ObjectLoad.load_chunk
+    real_transform, real_prepare = sync.transform_records, load.ObjectLoad.prepare_chunk
 
     def spy_transform(records, *args, **kwargs):
         records = list(records)
         transformed.append(len(records))
         return real_transform(records, *args, **kwargs)
 
-    def spy_load(self, frame):
+    def spy_prepare(self, frame):
         loaded.append(len(frame))
-        return real_load(self, frame)
+        return real_prepare(self, frame)
 
     monkeypatch.setattr(sync, "transform_records", spy_transform)
-    monkeypatch.setattr(load.ObjectLoad, "load_chunk", spy_load)
+    monkeypatch.setattr(load.ObjectLoad, "prepare_chunk", spy_prepare)
     summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100)
 
     assert summary.extracted > 400
@@ -258,7 +258,7 @@ def account_records(count: int, stamp: datetime) -> list[dict[str, Any]]:
     return records
 
 
-def statements_for(url: str, rows: int, chunks: int) -> Counter[str]:
+def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> Counter[str]:
     fields = ["Id", "Name", "SystemModstamp", "IsDeleted"]
     kinds = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
     records = account_records(rows, NOW)
@@ -273,6 +273,17 @@ def statements_for(url: str, rows: int, chunks: int) -> Counter[str]:
         with connection.cursor() as cur:
             cur.execute("TRUNCATE salesforce.account")
         connection.commit()
+        bystanders = 0
+        if loaded_before:  # a row not in the data makes the load take the guarded path
+            seed = load.ObjectLoad(connection, ACCOUNT, ["id", "system_modstamp", "is_deleted"],
+                                   dag_run_id="seed", extracted_at=NOW)  # fmt: skip
+            seed.begin()
+            seed.load_chunk(transform_records(
+                [{"Id": "001" + "9" * 12 + id_checksum("001" + "9" * 12),
+                  "SystemModstamp": "2026-01-01T00:00:00.000+0000", "IsDeleted": False}],
+                ["Id", "SystemModstamp", "IsDeleted"], kinds, key_prefix="001").frame)  # fmt: skip
+            seed.commit()
+            bystanders = 1
         CountingCursor.counts = Counter()
         loader = load.ObjectLoad(
             connection, ACCOUNT, [snake_case(f) for f in fields], dag_run_id="count", extracted_at=NOW
@@ -283,20 +294,27 @@ def statements_for(url: str, rows: int, chunks: int) -> Counter[str]:
         counts = Counter(CountingCursor.counts)  # a copy: the checks below use the cursor too
         with connection.cursor() as cur:
             cur.execute("SELECT count(*) FROM salesforce.account")
-            assert cur.fetchone()[0] == rows == upserted
+            assert cur.fetchone()[0] == rows + bystanders
+        assert upserted == rows
         return counts
     finally:
         connection.close()
 
 
-def test_loading_takes_the_same_statements_for_ten_rows_or_ten_thousand(warehouse):
-    few = statements_for(warehouse, rows=10, chunks=4)
-    many = statements_for(warehouse, rows=10_000, chunks=4)
+@pytest.mark.parametrize("loaded_before", [False, True], ids=["empty table", "loaded table"])
+def test_loading_takes_the_same_statements_for_ten_rows_or_ten_thousand(warehouse, loaded_before):
+    few = statements_for(warehouse, rows=10, chunks=4, loaded_before=loaded_before)
+    many = statements_for(warehouse, rows=10_000, chunks=4, loaded_before=loaded_before)
     assert few == many
     assert many["copy"] == 4  # one COPY per chunk
     assert many["executemany"] == 0
-    # begin: lock + stage + extracted-ids table; per chunk: truncate stage, record ids, upsert
-    assert many["execute"] == 3 + 3 * 4
+    if loaded_before:
+        # begin: lock + emptiness check + stage + extracted-ids table; per chunk: truncate
+        # stage, record ids, upsert
+        assert many["execute"] == 4 + 3 * 4
+    else:
+        # begin: lock + emptiness check; per chunk: the COPY straight into the table
+        assert many["execute"] == 2
 
 
 # ----------------------------------------------------------------------------- 4. API budget
