@@ -1,16 +1,17 @@
 """Extract one object's records for a window: field planning, SOQL, and bounded chunks.
 
 Pure functions plan the fields (against describe) and build the SOQL; the chunk generators
-stream REST pages or Bulk API 2.0 CSV pages through the hook, holding at most one chunk.
+stream REST pages or Bulk API 2.0 CSV pages through the hook as column chunks of the selected
+fields, holding at most one chunk (plus the page it is cut from).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import logging
 import math
+import operator
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline.objects import REQUIRED_FIELDS, ObjectSpec
 from salesforce_pipeline.settings import SettingsError, is_soql_identifier
-from salesforce_pipeline.transform import blank_to_none, flatten_record, kind_for, postgres_type, snake_case
+from salesforce_pipeline.transform import (
+    ColumnChunk,
+    kind_for,
+    postgres_type,
+    snake_case,
+)
 
 if TYPE_CHECKING:
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
@@ -216,65 +222,207 @@ class Progress:
             self._next_report = (self.records // self.every + 1) * self.every
 
 
+class RestColumnDecoder:
+    """Decodes a REST query page straight into the columns of the selected fields.
+
+    msgspec decodes each record into a struct with one slot per selected top-level name, skipping
+    `attributes` and never building a dict per record; one C-level map per field makes the
+    columns. That is several times the speed of json.loads + a dict per record + flattening.
+    A body msgspec rejects is decoded by `json.loads` instead, with the same result.
+
+    Values are taken as sent: transform checks each against its field's kind, so an object where
+    a scalar belongs is rejected with why. A relationship field (`Account.Name`) is read from its
+    parent object, and is null when the parent is null (or not an object).
+    """
+
+    def __init__(self, fields: Sequence[str]) -> None:
+        import msgspec
+
+        self.fields = list(fields)
+        self._tops = list(dict.fromkeys(name.split(".", 1)[0] for name in self.fields))
+        self._related = {name: tuple(name.split(".", 1)) for name in self.fields if "." in name}
+        # Slots get safe attribute names; `rename` maps them to the JSON keys (API names).
+        slots = [f"f{position}" for position in range(len(self._tops))]
+        record = msgspec.defstruct(
+            "QueryRecord",
+            [(slot, Any, None) for slot in slots],
+            rename=dict(zip(slots, self._tops, strict=True)),
+            gc=False,
+        )
+        page = msgspec.defstruct(
+            "QueryPage",
+            [
+                ("records", list[record], msgspec.field(default_factory=list)),  # type: ignore[valid-type]
+                ("done", bool, True),
+                ("nextRecordsUrl", str | None, None),
+            ],
+        )
+        self._decoder = msgspec.json.Decoder(page)
+        self._decode_error = msgspec.DecodeError  # ValidationError is one too
+        self._slot_values = [operator.attrgetter(slot) for slot in slots]
+
+    def __call__(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
+        try:
+            page = self._decoder.decode(content)
+        except self._decode_error:
+            return self._plain(content)
+        # One C-level map per field: no tuple or dict per record.
+        by_top = {
+            top: list(map(values_of, page.records))
+            for top, values_of in zip(self._tops, self._slot_values, strict=True)
+        }
+        return self._columns(len(page.records), by_top), page.done, page.nextRecordsUrl
+
+    def _plain(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
+        from salesforce_pipeline.hooks.salesforce import records_page
+
+        records, done, next_url = records_page(content)  # ValueError for a broken body: refetched
+        if not isinstance(records, list) or not all(type(record) is dict for record in records):
+            raise ValueError("a query result's records are JSON objects")
+        by_top = {top: [record.get(top) for record in records] for top in self._tops}
+        return self._columns(len(records), by_top), done, next_url
+
+    def _columns(self, count: int, by_top: dict[str, list[Any]]) -> ColumnChunk:
+        columns: dict[str, Sequence[Any]] = {}
+        for name in self.fields:
+            if name in self._related:
+                top, child = self._related[name]
+                columns[name] = [
+                    parent.get(child) if type(parent) is dict else None for parent in by_top[top]
+                ]
+            else:
+                columns[name] = by_top[name]
+        return ColumnChunk(count, columns)
+
+
+class ChunkBuffer:
+    """Regroups column pages of any size into chunks of exactly `chunk_size` (the last may be
+    smaller), holding at most one chunk plus one page."""
+
+    def __init__(self, fields: Sequence[str], chunk_size: int) -> None:
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be positive")
+        self.fields = list(fields)
+        self.chunk_size = chunk_size
+        self._pending: list[ColumnChunk] = []
+        self._count = 0
+
+    def add(self, page: ColumnChunk) -> Iterator[ColumnChunk]:
+        """Take one page; yield every full chunk it completes."""
+        if page.count:
+            self._pending.append(page)
+            self._count += page.count
+        while self._count >= self.chunk_size:
+            yield self._take(self.chunk_size)
+
+    def flush(self) -> Iterator[ColumnChunk]:
+        if self._count:
+            yield self._take(self._count)
+
+    def _take(self, size: int) -> ColumnChunk:
+        if len(self._pending) == 1 and self._pending[0].count == size:
+            chunk = self._pending.pop()
+            self._count = 0
+            return chunk
+        parts, taken = [], 0
+        while taken < size:
+            page = self._pending[0]
+            wanted = size - taken
+            if page.count <= wanted:
+                parts.append(self._pending.pop(0))
+                taken += page.count
+            else:  # split the page: its head completes this chunk, its tail waits for the next
+                head = {name: page.columns[name][:wanted] for name in self.fields}
+                tail = {name: page.columns[name][wanted:] for name in self.fields}
+                parts.append(ColumnChunk(wanted, head))
+                self._pending[0] = ColumnChunk(page.count - wanted, tail)
+                taken += wanted
+        self._count -= size
+        columns = {
+            name: list(itertools.chain.from_iterable(part.columns[name] for part in parts))
+            for name in self.fields
+        }
+        return ColumnChunk(size, columns)
+
+
 def rest_chunks(
-    hook: SalesforcePipelineHook, soql: str, *, chunk_size: int, batch_size: int, progress: Progress
-) -> Iterator[list[dict[str, Any]]]:
-    """queryAll pages (deletes included) regrouped into chunks of at most `chunk_size` flat records."""
-    chunk: list[dict[str, Any]] = []
-    for page in hook.query_pages(soql, include_deleted=True, batch_size=batch_size):
+    hook: SalesforcePipelineHook,
+    soql: str,
+    fields: Sequence[str],
+    *,
+    chunk_size: int,
+    batch_size: int,
+    progress: Progress,
+) -> Iterator[ColumnChunk]:
+    """queryAll pages (deletes included) regrouped into column chunks of at most `chunk_size`."""
+    buffer = ChunkBuffer(fields, chunk_size)
+    pages = hook.query_pages(
+        soql, include_deleted=True, batch_size=batch_size, decoder=RestColumnDecoder(fields)
+    )
+    for page in pages:
         progress.page(len(page))
-        for record in page:
-            chunk.append(flatten_record(record))
-            if len(chunk) >= chunk_size:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
+        yield from buffer.add(page)
+    yield from buffer.flush()
 
 
 def bulk_chunks(
     hook: SalesforcePipelineHook,
     soql: str,
+    fields: Sequence[str],
     *,
     chunk_size: int,
     page_size: int,
     poll_seconds: float,
     progress: Progress,
-) -> Iterator[list[dict[str, Any]]]:
-    """A Bulk API 2.0 queryAll job's CSV pages, regrouped into chunks of at most `chunk_size`.
+) -> Iterator[ColumnChunk]:
+    """A Bulk API 2.0 queryAll job's CSV pages, as column chunks of at most `chunk_size`.
 
-    Pages are large (`page_size` records, one API call each) to spend few calls; records are
-    built from a page's rows only a chunk at a time, and the page is held as the bytes received
-    (never one decoded string), so a page's bytes are the most held at once.
+    Pages are large (`page_size` records, one API call each) to spend few calls; a page's rows
+    are parsed only a chunk at a time, and the page is held as the bytes received (never one
+    decoded string), so a page's bytes are the most held at once.
     """
-    from salesforce_pipeline.hooks.salesforce import csv_page_lines
+    from salesforce_pipeline.hooks.salesforce import csv_page_text
 
     for page in hook.bulk2_query_csv_pages(
         soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
     ):
-        rows = _bulk_rows(csv_page_lines(page))
+        chunks = bulk_column_chunks(csv_page_text(page), fields, chunk_size)
         del page  # the line iterator holds the page now, and lets it go once it is read
         page_records = 0
-        while chunk := list(itertools.islice(rows, chunk_size)):
-            page_records += len(chunk)
+        for chunk in chunks:
+            page_records += chunk.count
             yield chunk
         progress.page(page_records)
 
 
-def _bulk_rows(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    reader = csv.reader(lines)
+def bulk_column_chunks(lines: Iterable[str], fields: Sequence[str], chunk_size: int) -> Iterator[ColumnChunk]:
+    """One Bulk API 2.0 result page (CSV with a header row) as column chunks of `fields`.
+
+    Bulk CSV writes null as an empty field: it becomes None, as in the JSON API. A field the
+    header lacks is all None (as a record without that key would be). The page was checked by
+    the hook (record count, UTF-8); parsing is strict, so anything else malformed fails here.
+    """
+    reader = csv.reader(lines, strict=True)
     header = next(reader, None)
     if header is None:
         return
-    for row in reader:
-        if len(row) != len(header):
+    width = len(header)
+    position_of = {name: position for position, name in enumerate(header)}  # the last one, as dict() keeps
+    while rows := list(itertools.islice(reader, chunk_size)):
+        if set(map(len, rows)) != {width}:
+            bad = next(row for row in rows if len(row) != width)
             raise ValueError(
-                f"Bulk API 2.0 result page is malformed: a row has {len(row)} fields, the header has "
-                f"{len(header)} (truncated download?)"
+                f"Bulk API 2.0 result page is malformed: a row has {len(bad)} fields, the header has "
+                f"{width} (truncated download?)"
             )
-        yield blank_to_none(dict(zip(header, row, strict=True)))
-
-
-def parse_bulk_csv(page: str) -> list[dict[str, Any]]:
-    """One Bulk API 2.0 result page (CSV with a header row) as flat records, null for empty."""
-    return list(_bulk_rows(io.StringIO(page, newline="")))
+        by_position = list(zip(*rows, strict=True))
+        del rows
+        columns: dict[str, Sequence[Any]] = {}
+        for name in fields:
+            position = position_of.get(name)
+            if position is None:
+                columns[name] = (None,) * len(by_position[0])
+                continue
+            values = by_position[position]
+            columns[name] = [value or None for value in values] if "" in values else values
+        yield ColumnChunk(len(by_position[0]), columns)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,9 +123,7 @@ def _datetime_texts(column: pd.Series) -> list[str]:
     if aware:
         column = column.dt.tz_convert("UTC").dt.tz_localize(None)
     stamps = column.to_numpy(dtype="datetime64[us]")
-    texts = np.datetime_as_string(stamps, unit="us")
-    if aware:
-        texts = np.char.add(texts, "Z")
+    texts = np.datetime_as_string(stamps, unit="us", timezone="UTC" if aware else "naive")  # UTC: a Z suffix
     texts = texts.astype(object)
     texts[np.isnat(stamps)] = "\\N"
     return texts.tolist()
@@ -158,21 +155,37 @@ def _column_texts(column: pd.Series) -> list[str]:
     return [_copy_value(value) for value in values]
 
 
-def _copy_lines(frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any]) -> Iterator[str]:
-    """The frame's rows as COPY text lines (no newline), followed by `constants` on every row."""
-    count = len(frame)
-    if count == 0:
-        return iter(())
-    serialised = [_column_texts(frame[column]) for column in columns]
-    serialised.extend([_copy_value(constant)] * count for constant in constants)
-    # One C-level str.join per row over ready-made column texts.
-    return map("\t".join, zip(*serialised, strict=True))
+def _column_blocks(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[list[str]], int]:
+    return [_column_texts(frame[column]) for column in columns], len(frame)
+
+
+def _join_rows(serialised: Sequence[Sequence[str]], start: int, stop: int, row_end: str) -> str:
+    """Rows start..stop of column-wise COPY texts as one block of lines, each ending in `row_end`.
+
+    Interleaves the columns with their separators by extended-slice assignment into one list
+    and joins it once: C-level copying, and no tuple or string per row.
+    """
+    rows = stop - start
+    width = len(serialised)
+    pieces: list[str] = [""] * (rows * width * 2)
+    tab = ["\t"] * rows
+    for position, texts in enumerate(serialised):
+        pieces[2 * position :: 2 * width] = texts[start:stop]
+        pieces[2 * position + 1 :: 2 * width] = tab if position < width - 1 else [row_end] * rows
+    return "".join(pieces)
+
+
+def _row_end(constants: Sequence[Any]) -> str:
+    # The lineage values are the same on every row: written once into the line ending.
+    return "".join(f"\t{_copy_value(constant)}" for constant in constants) + "\n"
 
 
 def copy_payload(frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any] = ()) -> str:
     """The frame's rows in COPY text format, followed by `constants` (the same on every row)."""
-    lines = list(_copy_lines(frame, columns, constants))
-    return "\n".join(lines) + "\n" if lines else ""
+    serialised, count = _column_blocks(frame, columns)
+    if count == 0:
+        return ""
+    return _join_rows(serialised, 0, count, _row_end(constants))
 
 
 def copy_bytes(
@@ -181,9 +194,11 @@ def copy_bytes(
     """`copy_payload` encoded block by block, so the whole chunk never exists twice (as text and
     as bytes); text holding one emoji would even cost 4 bytes per character as one str."""
     buffer = io.BytesIO()
-    lines = _copy_lines(frame, columns, constants)
-    while block := list(islice(lines, _ENCODE_BLOCK_ROWS)):
-        buffer.write(("\n".join(block) + "\n").encode(encoding))
+    serialised, count = _column_blocks(frame, columns)
+    row_end = _row_end(constants)
+    for start in range(0, count, _ENCODE_BLOCK_ROWS):
+        stop = min(start + _ENCODE_BLOCK_ROWS, count)
+        buffer.write(_join_rows(serialised, start, stop, row_end).encode(encoding))
     buffer.seek(0)
     return buffer
 

@@ -17,7 +17,7 @@ from salesforce_pipeline import extract, load
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.settings import PipelineSettings
-from salesforce_pipeline.transform import transform_records
+from salesforce_pipeline.transform import ColumnChunk, transform_columns
 from salesforce_pipeline.writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -181,8 +181,8 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
         # The database side of each chunk runs in a writer thread while this thread extracts
         # and transforms the next one; the connection is the writer's until the block ends.
         with BackgroundWriter(f"{spec.name} warehouse writer") as writer:
-            for chunk in _chunks(hook, soql, method, settings, progress):
-                result = transform_records(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
+            for chunk in _chunks(hook, soql, plan.fields, method, settings, progress):
+                result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
                 del chunk
                 if result.rejects:
                     writer.submit(loader.write_rejects, result.rejects)
@@ -296,18 +296,24 @@ def _check_budget(hook, spec, count, method, settings) -> None:
         )
 
 
-def _chunks(hook, soql, method, settings, progress) -> Iterator[list[dict[str, Any]]]:
+def _chunks(hook, soql, fields, method, settings, progress) -> Iterator[ColumnChunk]:
     if method == "bulk2":
         return extract.bulk_chunks(
             hook,
             soql,
+            fields,
             chunk_size=settings.chunk_size,
             page_size=settings.bulk_page_size,
             poll_seconds=settings.bulk_poll_seconds,
             progress=progress,
         )
     return extract.rest_chunks(
-        hook, soql, chunk_size=settings.chunk_size, batch_size=settings.rest_batch_size, progress=progress
+        hook,
+        soql,
+        fields,
+        chunk_size=settings.chunk_size,
+        batch_size=settings.rest_batch_size,
+        progress=progress,
     )
 
 

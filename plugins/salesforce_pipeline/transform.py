@@ -1,8 +1,8 @@
 """Turn Salesforce records into warehouse rows: pure functions over pandas, no I/O.
 
-The same functions serve both extraction paths: REST pages (JSON, nested relationship objects,
-typed values) and Bulk API 2.0 pages (CSV, dotted relationship columns, every value a string),
-so both paths load identical tables.
+The same functions serve both extraction paths, which hand over records as columns
+(`ColumnChunk`): REST pages (JSON, typed values) and Bulk API 2.0 pages (CSV, every value a
+string), so both paths load identical tables.
 """
 
 from __future__ import annotations
@@ -95,33 +95,6 @@ def is_valid_id(value: Any, key_prefix: str | None = None) -> bool:
     if key_prefix and not value.startswith(key_prefix):
         return False
     return id_checksum(value[:15]) == value[15:].upper()
-
-
-# Types a JSON record's leaf values have; a record holding only these has no relationship to flatten.
-_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
-
-
-def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop `attributes` and flatten parent relationships into dotted keys (`Account.Name`)."""
-    flat = dict(record)
-    flat.pop("attributes", None)
-    # Fast path (no relationship selected): one C-level pass over the value types, instead of an
-    # isinstance(value, Mapping) per value, which goes through the ABC machinery for every string.
-    if set(map(type, flat.values())) <= _SCALAR_TYPES:
-        return flat
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        if isinstance(value, Mapping):
-            for child_key, child_value in flatten_record(value).items():
-                nested[f"{key}.{child_key}"] = child_value
-        else:
-            nested[key] = value
-    return nested
-
-
-def blank_to_none(record: Mapping[str, str]) -> dict[str, Any]:
-    """Bulk API 2.0 CSV writes null as an empty field; make it None like the JSON API."""
-    return {key: (None if value == "" else value) for key, value in record.items()}
 
 
 @dataclass
@@ -357,6 +330,24 @@ def _raw_json(record: Mapping[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
 
 
+@dataclass
+class ColumnChunk:
+    """Records of one object as columns: API name (dotted for a relationship field) to values,
+    None for null, every column `count` long. What extraction hands to `transform_columns`."""
+
+    count: int
+    columns: dict[str, Sequence[Any]]
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def columns_of_records(records: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> ColumnChunk:
+    """Flat records (dotted relationship keys) as a column chunk of `fields` (None when missing)."""
+    raw = records if isinstance(records, list) else list(records)
+    return ColumnChunk(len(raw), dict(zip(fields, _columns_of(raw, fields), strict=True)))
+
+
 def transform_records(
     records: Iterable[Mapping[str, Any]],
     fields: Sequence[str],
@@ -366,20 +357,40 @@ def transform_records(
 ) -> TransformResult:
     """Records of one object (already flat, dotted relationship keys) to loadable rows.
 
+    `transform_columns` on the records' columns; a rejected record's raw JSON is the record.
+    """
+    raw = records if isinstance(records, list) else list(records)
+    return transform_columns(
+        columns_of_records(raw, fields), fields, kinds, key_prefix=key_prefix, raw_records=raw
+    )
+
+
+def transform_columns(
+    chunk: ColumnChunk,
+    fields: Sequence[str],
+    kinds: Mapping[str, str],
+    *,
+    key_prefix: str,
+    raw_records: Sequence[Mapping[str, Any]] | None = None,
+) -> TransformResult:
+    """Columns of one object's records to loadable rows.
+
     `fields` are the API names extracted, `kinds` their column kinds (see `kind_for`). Values
     are checked and normalised by kind; a record with any value that cannot be loaded goes to
-    the rejects with every reason found. Duplicate Ids keep the latest SystemModstamp. Datetime
+    the rejects with every reason found, its raw JSON taken from `raw_records` when given, else
+    from its values in the chunk. Duplicate Ids keep the latest SystemModstamp. Datetime
     columns are `datetime64[us, UTC]` (NaT for null); the others hold Python values (str, bool,
     int, numeric text, None). Rows keep the order the records arrived in.
     """
     import numpy as np
     import pandas as pd
 
-    raw = records if isinstance(records, list) else list(records)
-    count = len(raw)
+    count = chunk.count
+    missing_column = (None,) * count
+    raw_columns = {api_name: chunk.columns.get(api_name, missing_column) for api_name in fields}
     columns: dict[str, Any] = {}
     problems_by_row: dict[int, list[str]] = {}
-    for api_name, values in zip(fields, _columns_of(raw, fields), strict=True):
+    for api_name, values in raw_columns.items():
         kind = kinds.get(api_name, "text")
         if api_name == "SystemModstamp" or kind == "datetime":
             converted, problems = _convert_datetimes(values, api_name)
@@ -391,19 +402,27 @@ def transform_records(
         columns[api_name] = converted
 
     for required in ("Id", "SystemModstamp", "IsDeleted"):
-        if required in columns:
-            for position, record in enumerate(raw):
-                if record.get(required) is None:
+        if required in raw_columns and None in raw_columns[required]:
+            for position, value in enumerate(raw_columns[required]):
+                if value is None:
                     problems_by_row.setdefault(position, []).append(f"{required}: missing")
 
-    rejects = [
-        Reject(
-            record_id=raw[position].get("Id") if isinstance(raw[position].get("Id"), str) else None,
-            reason="; ".join(reasons),
-            raw_record=_raw_json(raw[position]),
+    def raw_record(position: int) -> Mapping[str, Any]:
+        if raw_records is not None:
+            return raw_records[position]
+        return {api_name: values[position] for api_name, values in raw_columns.items()}
+
+    rejects = []
+    for position, reasons in sorted(problems_by_row.items()):
+        record = raw_record(position)
+        record_id = record.get("Id")
+        rejects.append(
+            Reject(
+                record_id=record_id if isinstance(record_id, str) else None,
+                reason="; ".join(reasons),
+                raw_record=_raw_json(record),
+            )
         )
-        for position, reasons in sorted(problems_by_row.items())
-    ]
     keep = None
     if problems_by_row:
         keep = np.array([p for p in range(count) if p not in problems_by_row], dtype=np.int64)

@@ -18,8 +18,9 @@ connection contract, nothing connects until first use, ``get_conn()`` returns a 
 from __future__ import annotations
 
 import base64
-import csv
+import codecs
 import io
+import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from html import escape
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -61,6 +62,14 @@ if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 T = TypeVar("T")
+P = TypeVar("P", covariant=True)
+
+
+class PageDecoder(Protocol[P]):
+    """Turns a REST query page's body into ``(page, done, nextRecordsUrl)``; ValueError if invalid."""
+
+    def __call__(self, content: bytes, /) -> tuple[P, bool, str | None]: ...
+
 
 #: API version of the SOAP login call. Salesforce removed SOAP login() from 65.0 and retires it
 #: for 31.0-64.0 in Summer '27; data calls use the connection's own (newer) version.
@@ -557,8 +566,13 @@ class SalesforcePipelineHook(SalesforceHook):
         return int(payload["totalSize"])
 
     def query_pages(
-        self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000
-    ) -> Iterator[list[dict]]:
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 2000,
+        decoder: PageDecoder[P] | None = None,
+    ) -> Iterator[P]:
         """Yield the records of a SOQL query one REST page at a time.
 
         Follows ``nextRecordsUrl`` to the end; each page call refreshes an expired session and
@@ -567,33 +581,36 @@ class SalesforcePipelineHook(SalesforceHook):
         :param include_deleted: use queryAll (deleted and archived rows included).
         :param batch_size: ``Sforce-Query-Options: batchSize`` hint; Salesforce honours 200..2000
             and may return other page sizes.
+        :param decoder: turns a page's body (bytes) into ``(page, done, nextRecordsUrl)``, raising
+            ValueError for a body that is not a query result (it is fetched again). By default a
+            page is the list of record dicts, as simple-salesforce returns them.
         """
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        decode: PageDecoder[Any] = decoder or records_page
+        read = _page_reader(decode)
         resource = "queryAll/" if include_deleted else "query/"
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        payload = self._api_call(
+        page, done, next_url = self._api_call(
             "GET",
             f"{self.get_conn().base_url}{resource}",
-            _read_json,
+            read,
             what="query",
             headers=headers,
             params={"q": soql},
         )
         pages = records = 0
         while True:
-            page = payload.get("records", [])
             pages += 1
             records += len(page)
             self.log.debug("Query page %d: %d records", pages, len(page))
             yield page
-            next_url = payload.get("nextRecordsUrl")
-            if payload.get("done", True) or not next_url:
+            if done or not next_url:
                 break
-            payload = self._api_call(
+            page, done, next_url = self._api_call(
                 "GET",
                 self._instance_url(next_url),
-                _read_json,
+                read,
                 what=f"query page {pages + 1}",
                 headers=headers,
             )
@@ -771,6 +788,26 @@ def _read_json(response: requests.Response) -> Any:
         ) from None
 
 
+def records_page(content: bytes) -> tuple[list[dict], bool, str | None]:
+    """A REST query page as ``(records, done, nextRecordsUrl)``, the records as plain dicts."""
+    payload = json.loads(content)
+    if not isinstance(payload, dict):
+        raise ValueError("a query result is a JSON object")
+    return payload.get("records", []), bool(payload.get("done", True)), payload.get("nextRecordsUrl")
+
+
+def _page_reader(decode: PageDecoder[P]) -> Callable[[requests.Response], tuple[P, bool, str | None]]:
+    def read(response: requests.Response) -> tuple[P, bool, str | None]:
+        try:
+            return decode(response.content)
+        except ValueError:
+            raise _Retryable(
+                f"invalid or truncated JSON from {host_of(response.url or '')} ({len(response.content)} bytes)"
+            ) from None
+
+    return read
+
+
 def csv_page_lines(content: bytes) -> Iterator[str]:
     """The lines of a Bulk 2.0 results page, decoded as they are read.
 
@@ -778,8 +815,42 @@ def csv_page_lines(content: bytes) -> Iterator[str]:
     bytes per character, several times its size on the wire. NUL characters are dropped, as
     simple-salesforce does, because the csv module rejects them.
     """
-    for line in io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline=""):
-        yield line.replace("\x00", "") if "\x00" in line else line
+    return iter(csv_page_text(content))
+
+
+def csv_page_text(content: bytes) -> io.TextIOWrapper:
+    """A Bulk 2.0 results page as a text stream for ``csv.reader``: decoded as it is read, with
+    NUL characters dropped (no UTF-8 sequence holds a zero byte, so dropping them as bytes is
+    dropping them as characters)."""
+    if b"\x00" in content:
+        content = content.replace(b"\x00", b"")
+    return io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline="")
+
+
+_UTF8_CHECK_BLOCK = 1 << 20
+
+
+def csv_record_count(content: bytes) -> int:
+    """The records (rows after the header) in a Bulk 2.0 CSV page, without parsing its fields.
+
+    A line ends a record when the quotes seen so far are balanced: inside a quoted field a
+    newline is data, and an escaped quote is two quotes. Blank lines are not records (as for
+    ``csv.reader``). Raises ValueError when the page ends inside a quoted field, and
+    UnicodeDecodeError when it is not UTF-8 (both what a page cut short looks like).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(content)
+    for start in range(0, len(view), _UTF8_CHECK_BLOCK):
+        decoder.decode(view[start : start + _UTF8_CHECK_BLOCK])
+    decoder.decode(b"", final=True)
+    quotes = rows = 0
+    for line in io.BytesIO(content):
+        quotes += line.count(b'"')
+        if not quotes & 1 and line.strip(b"\r\n"):
+            rows += 1
+    if quotes & 1:
+        raise ValueError("the page ends inside a quoted CSV field")
+    return max(rows - 1, 0)
 
 
 def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
@@ -790,17 +861,15 @@ def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
     content = response.content
     expected = response.headers.get("Sforce-NumberOfRecords")
     try:
-        rows = sum(1 for row in csv.reader(csv_page_lines(content), strict=True) if row)
+        records = csv_record_count(content)
     except UnicodeDecodeError:
         raise _Retryable("Bulk 2.0 results page is not valid UTF-8 (cut short?)") from None
-    except csv.Error:
+    except ValueError:
         raise _Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
-    if expected is not None and expected.strip().isdigit():
-        records = max(rows - 1, 0)  # minus the header row
-        if records != int(expected):
-            raise _Retryable(
-                f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
-            )
+    if expected is not None and expected.strip().isdigit() and records != int(expected):
+        raise _Retryable(
+            f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
+        )
     return content, response.headers.get("Sforce-Locator")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,17 +124,156 @@ def test_compound_address_fields_are_refused():
         extract.plan_fields(ACCOUNT, describe, ["BillingAddress"], no_related)
 
 
+def bulk_columns(page: str, fields, chunk_size=1000):
+    return list(extract.bulk_column_chunks(io.StringIO(page, newline=""), fields, chunk_size))
+
+
 def test_bulk_csv_pages_parse_quotes_newlines_and_nulls():
     page = 'Id,Name,Account.Name,Email\n001A,"Zoë ""Z"", Inc.\nline 2",,\n001B,plain,Acme,a@b.c\n'
-    assert extract.parse_bulk_csv(page) == [
-        {"Id": "001A", "Name": 'Zoë "Z", Inc.\nline 2', "Account.Name": None, "Email": None},
-        {"Id": "001B", "Name": "plain", "Account.Name": "Acme", "Email": "a@b.c"},
+    (chunk,) = bulk_columns(page, ["Id", "Name", "Account.Name", "Email", "NotInHeader"])
+    assert chunk.count == 2
+    assert {name: list(values) for name, values in chunk.columns.items()} == {
+        "Id": ["001A", "001B"],
+        "Name": ['Zoë "Z", Inc.\nline 2', "plain"],
+        "Account.Name": [None, "Acme"],
+        "Email": [None, "a@b.c"],
+        "NotInHeader": [None, None],
+    }
+
+
+def test_bulk_pages_are_cut_into_chunks_of_the_chunk_size():
+    page = "Id,Name\n" + "".join(f"001{n:015d},name {n}\n" for n in range(25))
+    chunks = bulk_columns(page, ["Id", "Name"], chunk_size=10)
+    assert [c.count for c in chunks] == [10, 10, 5]
+    assert [v for c in chunks for v in c.columns["Name"]] == [f"name {n}" for n in range(25)]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "Id,Name,Email\n001A,Acme,a@b.c\n001B,Trunc\n",  # a row short of fields
+        "Id,Name,Email\n001A,Acme,a@b.c,extra\n",  # a row with one too many
+        'Id,Name\n001A,"unterminated\n',  # ends inside a quoted field
+        'Id,Name\n001A,"quoted"junk\n',  # text after a closing quote
+    ],
+)
+def test_a_malformed_bulk_page_is_an_error_not_a_partial_chunk(page):
+    with pytest.raises((ValueError, csv.Error)):
+        bulk_columns(page, ["Id", "Name", "Email"])
+
+
+# ----------------------------------------------------------------- REST pages as columns
+FIELDS = ["Id", "Name", "AnnualRevenue", "IsDeleted", "Account.Name", "Account.Industry"]
+
+
+def page_body(records, done=True, next_url=None):
+    payload = {"totalSize": len(records), "done": done, "records": records}
+    if next_url:
+        payload["nextRecordsUrl"] = next_url
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def hostile_records():
+    return [
+        {
+            "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003A"},
+            "Id": "003A",
+            "Name": 'Zoë "Z"\t\n\\N 🚀 \u0000',
+            "AnnualRevenue": 59926000.0,
+            "IsDeleted": False,
+            "Account": {"attributes": {"type": "Account"}, "Name": "Acme", "Industry": None},
+        },
+        {
+            "attributes": {},
+            "Id": "003B",
+            "Name": None,
+            "AnnualRevenue": 123456789012345678901234567890,
+            "IsDeleted": True,
+            "Account": None,
+        },
+        {"Id": "003C", "Name": "", "IsDeleted": False},  # fields left out: null, as the plain way reads them
+        {
+            "Id": "003D",
+            "Name": {"unexpected": "object"},
+            "AnnualRevenue": 0.1,
+            "IsDeleted": False,
+            "Account": "not an object",
+        },
     ]
 
 
-def test_a_truncated_bulk_page_is_an_error_not_a_partial_chunk():
-    with pytest.raises(ValueError, match="malformed"):
-        extract.parse_bulk_csv("Id,Name,Email\n001A,Acme,a@b.c\n001B,Trunc")
+def plain_columns(records):
+    """What the columns must be: each field read from the record dicts, relationship fields
+    from their parent object (null when the parent is null or not an object)."""
+    columns = {}
+    for name in FIELDS:
+        top, _, child = name.partition(".")
+        if child:
+            columns[name] = [r.get(top).get(child) if isinstance(r.get(top), dict) else None for r in records]
+        else:
+            columns[name] = [r.get(name) for r in records]
+    return columns
+
+
+def as_lists(chunk):
+    return {name: list(values) for name, values in chunk.columns.items()}
+
+
+def test_rest_pages_decode_straight_into_the_fields_columns():
+    records = hostile_records()
+    decoder = extract.RestColumnDecoder(FIELDS)
+    chunk, done, next_url = decoder(
+        page_body(records, done=False, next_url="/services/data/v62.0/query/01g-2000")
+    )
+    assert (done, next_url) == (False, "/services/data/v62.0/query/01g-2000")
+    assert chunk.count == len(records)
+    assert as_lists(chunk) == plain_columns(records)
+    assert chunk.columns["AnnualRevenue"][1] == 123456789012345678901234567890  # exact, not a float
+
+
+def test_a_page_the_fast_decoder_refuses_is_read_by_the_standard_library_alike():
+    records = hostile_records()
+    records[0]["Name"] = "lone surrogate \ud800"  # valid for json.loads, refused by msgspec
+    body = json.dumps({"done": True, "records": records}).encode()
+    chunk, done, _ = extract.RestColumnDecoder(FIELDS)(body)
+    assert done is True
+    assert as_lists(chunk) == plain_columns(json.loads(body)["records"])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"done": true, "records": [{"Id": "003A"', b"<html>503</html>", b'{"records": [null]}', b"[1, 2]"],
+)
+def test_a_broken_page_is_a_value_error_so_the_hook_fetches_it_again(body):
+    with pytest.raises(ValueError, match=r"JSON|Expecting|Extra data|records|object"):
+        extract.RestColumnDecoder(FIELDS)(body)
+
+
+def test_an_empty_page_has_empty_columns():
+    chunk, done, _ = extract.RestColumnDecoder(FIELDS)(b'{"totalSize": 0, "done": true, "records": []}')
+    assert (chunk.count, done) == (0, True)
+    assert all(len(values) == 0 for values in chunk.columns.values())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pages_of_any_size_regroup_into_chunks_of_exactly_the_chunk_size(seed):
+    rng = random.Random(seed)
+    fields = ["Id", "Name"]
+    buffer = extract.ChunkBuffer(fields, chunk_size=rng.randint(1, 50))
+    serial, chunks = 0, []
+    for _ in range(rng.randint(0, 30)):
+        size = rng.randint(0, 120)
+        page = extract.ColumnChunk(
+            size,
+            {"Id": [f"id{serial + n}" for n in range(size)], "Name": [f"n{serial + n}" for n in range(size)]},
+        )
+        serial += size
+        chunks.extend(buffer.add(page))
+    chunks.extend(buffer.flush())
+    assert all(c.count == buffer.chunk_size for c in chunks[:-1])
+    assert all(0 < c.count <= buffer.chunk_size for c in chunks)
+    assert all(len(c.columns["Id"]) == len(c.columns["Name"]) == c.count for c in chunks)
+    assert [v for c in chunks for v in c.columns["Id"]] == [f"id{n}" for n in range(serial)]
 
 
 def test_api_call_estimates():

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -126,18 +127,18 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
 def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_factory, conn, monkeypatch):
     transformed: list[int] = []
     loaded: list[int] = []
-    real_transform, real_prepare = sync.transform_records, load.ObjectLoad.prepare_chunk
+    real_transform, real_prepare = sync.transform_columns, load.ObjectLoad.prepare_chunk
 
-    def spy_transform(records, *args, **kwargs):
-        records = list(records)
-        transformed.append(len(records))
-        return real_transform(records, *args, **kwargs)
+    def spy_transform(chunk, *args, **kwargs):
+        assert all(len(values) == chunk.count for values in chunk.columns.values())
+        transformed.append(chunk.count)
+        return real_transform(chunk, *args, **kwargs)
 
     def spy_prepare(self, frame):
         loaded.append(len(frame))
         return real_prepare(self, frame)
 
-    monkeypatch.setattr(sync, "transform_records", spy_transform)
+    monkeypatch.setattr(sync, "transform_columns", spy_transform)
     monkeypatch.setattr(load.ObjectLoad, "prepare_chunk", spy_prepare)
     summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100)
 
@@ -170,15 +171,24 @@ class SyntheticHook:
         self.api_calls += 1
         return self.total
 
-    def query_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000):
+    def query_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000, decoder=None):
         fields = [f["name"] for f in self.describe["fields"] if f["name"] in CONTACT.default_fields]
         types = {f["name"]: f["type"] for f in self.describe["fields"]}
         for start in range(0, self.total, batch_size):
             self.api_calls += 1
-            yield [
+            records = [
                 self._record(serial, fields, types)
                 for serial in range(start, min(start + batch_size, self.total))
             ]
+            if decoder is None:
+                yield records
+                continue
+            # The body Salesforce would send, decoded as the hook would decode it.
+            done = start + batch_size >= self.total
+            body = json.dumps({"totalSize": self.total, "done": done, "records": records}).encode()
+            del records
+            page, _, _ = decoder(body)
+            yield page
 
     @staticmethod
     def _record(serial: int, fields, types) -> dict[str, Any]:

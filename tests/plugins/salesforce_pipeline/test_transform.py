@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import pytest
 
 from salesforce_pipeline.transform import (
-    flatten_record,
     id_checksum,
     is_valid_id,
     kind_for,
@@ -58,21 +57,6 @@ def test_is_valid_id_checks_length_checksum_and_prefix():
     assert not is_valid_id(good[:15], "001")
     assert not is_valid_id("001' OR 1=1 --xxxx", "001")
     assert not is_valid_id(None)
-
-
-def test_flatten_drops_attributes_and_flattens_relationships():
-    record = {
-        "attributes": {"type": "Contact", "url": "/services/data/v62.0/sobjects/Contact/003"},
-        "Id": "003",
-        "Account": {"attributes": {"type": "Account"}, "Name": "Acme", "Owner": {"Name": "Zoë"}},
-        "Email": None,
-    }
-    assert flatten_record(record) == {
-        "Id": "003",
-        "Account.Name": "Acme",
-        "Account.Owner.Name": "Zoë",
-        "Email": None,
-    }
 
 
 FIELDS = [

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import logging
+import random
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,7 +30,7 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
-from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook, csv_record_count
 
 CONN_TYPE = "customerscore_salesforce"
 # Tiny backoff so retry tests take milliseconds; timeout small enough for the delay fault.
@@ -707,3 +708,38 @@ def test_test_button_path_runs_our_hook(sf_emulator: Any, monkeypatch: pytest.Mo
         ok, message = button.test_connection()
     assert ok is True, message
     assert "daily API requests remaining" in message
+
+
+# ------------------------------------------------------------------ Bulk page record count
+def hostile_csv(rng: random.Random, rows: int, quoting: int) -> bytes:
+    alphabet = ["a", "Z", " ", ",", '"', '""', "\n", "\r\n", "\n\n", "é", "🚀", "\t", "\\"]
+    sink = io.StringIO()
+    writer = csv.writer(sink, lineterminator="\n", quoting=quoting)
+    writer.writerow(["Id", "Name", "Description"])
+    for serial in range(rows):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        writer.writerow([f"001{serial:015d}", text, rng.choice(["", text[::-1]])])
+    return sink.getvalue().encode()
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_ALL, csv.QUOTE_MINIMAL])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_page_record_count_agrees_with_the_csv_module(seed: int, quoting: int) -> None:
+    rng = random.Random(seed)
+    content = hostile_csv(rng, rng.randint(0, 300), quoting)
+    parsed = sum(1 for row in csv.reader(io.StringIO(content.decode(), newline="")) if row)
+    assert csv_record_count(content) == max(parsed - 1, 0)
+
+
+def test_a_page_cut_short_is_recognised() -> None:
+    content = hostile_csv(random.Random(7), 200, csv.QUOTE_ALL)
+    full = csv_record_count(content)
+    inside_a_field = content[: content.rindex(b',"') + 2]  # just after the last field's opening quote
+    with pytest.raises(ValueError, match="inside a quoted"):
+        csv_record_count(inside_a_field)
+    assert csv_record_count(content[: content.rindex(b"\n", 0, len(content) - 1) + 1]) == full - 1
+    emoji = "🚀".encode()
+    with pytest.raises(UnicodeDecodeError):
+        csv_record_count(b'Id,Name\n"001","' + emoji[:2])
+    assert csv_record_count(b"") == 0
+    assert csv_record_count(b"Id,Name\n") == 0
