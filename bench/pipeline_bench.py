@@ -507,6 +507,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         step("pipeline_rest", "pipeline", method="rest", full_refresh=True, run_id="bench-rest")
         results["digest_rest"] = table_digest(db_url)
         files = export_tables(db_url, work)
+        # The same full refresh again, now over loaded tables: the staging COPY + guarded upsert
+        # path (every row is rewritten: its stamp equals the stored one).
+        step("pipeline_rest_guarded", "pipeline", method="rest", full_refresh=True, run_id="bench-rest-again")
+        results["digest_rest_guarded"] = table_digest(db_url)
         step("floor_copy", "floor_copy", files=files)
         reset_warehouse(db_url)
         pipeline_bulk = step(
@@ -616,8 +620,16 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
             f"(COPY, upsert) {r['database_seconds']:.1f} s alongside; RSS after imports {r['rss_before_mb']:.0f} MB"
         )
 
-    lines.append(_row("pipeline full load, REST", rest, stages(rest)))
-    lines.append(_row("pipeline full load, Bulk 2.0", bulk, stages(bulk)))
+    guarded = res["pipeline_rest_guarded"]
+    lines.append(_row("pipeline full load into empty tables, REST", rest, stages(rest)))
+    lines.append(_row("pipeline full load into empty tables, Bulk 2.0", bulk, stages(bulk)))
+    lines.append(
+        _row(
+            "pipeline full refresh over the loaded tables, REST (staging + guarded upsert)",
+            guarded,
+            stages(guarded),
+        )
+    )
     lines.append(_row("floor: REST pages, bytes discarded", fr))
     lines.append(_row("floor: Bulk 2.0 pages, bytes discarded", fb))
     lines.append(_row("floor: COPY of the same rows into empty tables", fc, "indexes included"))
@@ -648,8 +660,10 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
         _row(f"incremental, 1% of Contacts changed ({res['changed']:,})", inc1, ", ".join(inc1["methods"]))
     )
     same = res["digest_rest"] == res["digest_bulk"]
+    again = res["digest_rest"] == res["digest_rest_guarded"]
     lines.append("")
     lines.append(f"REST and Bulk 2.0 loads identical (md5 of every row, lineage excluded): {same}")
+    lines.append(f"Full refresh over the loaded tables left them identical (same md5): {again}")
     lines.append("")
 
     # Targets, shown honestly.
@@ -659,20 +673,30 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
     ratio = bulk["seconds"] / floor_bulk
     targets.append(("full load Bulk 2.0 within 1.5× of its floor", f"{ratio:.2f}×", ratio <= 1.5))
     if naive:
-        speed = naive["load_seconds"] / rest["load_seconds"]
+        # The load stage: serialising the rows plus the database's work on them (COPY, upsert,
+        # Id bookkeeping), summed although the database side overlaps extraction in the pipeline.
+        speed = naive["load_seconds"] / guarded["load_seconds"]
         targets.append(
             (
                 "load stage (staging COPY + upsert) ≥ 5× faster than to_sql of the same rows",
-                f"{speed:.1f}× ({rest['load_seconds']:.1f} s vs {naive['load_seconds']:.1f} s)",
+                f"{speed:.1f}× ({guarded['load_seconds']:.1f} s vs {naive['load_seconds']:.1f} s; over loaded "
+                f"tables, every row rewritten)",
                 speed >= 5,
             )
         )
-        best = min(rest["seconds"], bulk["seconds"])
+        speed = naive["load_seconds"] / rest["load_seconds"]
+        targets.append(
+            (
+                "load stage into empty tables (COPY straight in) vs to_sql",
+                f"{speed:.1f}× ({rest['load_seconds']:.1f} s vs {naive['load_seconds']:.1f} s)",
+                None,
+            )
+        )
         speed = naive["seconds"] / rest["seconds"]
         targets.append(
             (
                 f"end to end ≥ 1.5× faster than naive at {args.contacts:,} contacts (REST)",
-                f"{speed:.1f}× (Bulk {naive['seconds'] / best:.1f}×)",
+                f"{speed:.1f}× (Bulk {naive['seconds'] / bulk['seconds']:.1f}×)",
                 speed >= 1.5,
             )
         )

@@ -20,6 +20,7 @@ from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.transform import Reject
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from psycopg2.extensions import connection as PgConnection
 
@@ -92,23 +93,33 @@ _COPY_SPECIALS = ("\\", "\t", "\n", "\r")
 _SEPARATOR = "\x00"
 
 
-def _escape_texts(values: list[Any]) -> list[str] | None:
-    """COPY text for a column of str/None, or None when the column needs the per-value path."""
-    nulls = [position for position, value in enumerate(values) if value is None]
-    filled = [("" if value is None else value) for value in values] if nulls else values
+def _escape_texts(values: np.ndarray) -> list[str] | None:
+    """COPY text for an object array of str and nulls (None or NaN), or None when the column
+    needs the per-value path. Nulls are found and filled by numpy, not a Python loop."""
+    import numpy as np
+    import pandas as pd
+
+    nulls = pd.isna(values)
+    has_nulls = bool(nulls.any())
+    if has_nulls:
+        values = values.copy()
+        values[nulls] = ""
+    filled = values.tolist()
     joined = _SEPARATOR.join(filled)
     if any(special in joined for special in _COPY_SPECIALS):
         joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
         parts = joined.split(_SEPARATOR)
-        if len(parts) != len(values):
+        if len(parts) != len(filled):
             return None
     else:
-        if _SEPARATOR in joined and joined.count(_SEPARATOR) != len(values) - 1:
+        if _SEPARATOR in joined and joined.count(_SEPARATOR) != len(filled) - 1:
             return None
-        parts = list(filled)
-    for position in nulls:
-        parts[position] = "\\N"
-    return parts
+        parts = filled
+    if not has_nulls:
+        return parts
+    texts = np.fromiter(parts, dtype=object, count=len(parts))
+    texts[nulls] = "\\N"
+    return texts.tolist()
 
 
 def _datetime_texts(column: pd.Series) -> list[str]:
@@ -136,21 +147,17 @@ def _column_texts(column: pd.Series) -> list[str]:
 
     if column.dtype.kind == "M":
         return _datetime_texts(column)
-    if column.dtype == object:
-        values = column.tolist()  # transform's columns: Python values, None for null
-    else:
-        values = column.to_numpy(dtype=object, na_value=None).tolist()
-    kind = infer_dtype(values, skipna=True)
+    # Transform's columns hold Python values (None for null); anything else is made so.
+    array = column.to_numpy() if column.dtype == object else column.to_numpy(dtype=object, na_value=None)
+    kind = infer_dtype(array, skipna=True)
     if kind in ("string", "empty"):
-        try:
-            escaped = _escape_texts(values)
-        except TypeError:  # a NaN among the strings (skipped by infer_dtype): per value
-            escaped = None
+        escaped = _escape_texts(array)
         if escaped is not None:
             return escaped
-    elif kind == "boolean":
+    values = array.tolist()
+    if kind == "boolean":
         return ["\\N" if value is None else ("t" if value else "f") for value in values]
-    elif kind == "integer":
+    if kind == "integer":
         return ["\\N" if value is None else str(value) for value in values]
     return [_copy_value(value) for value in values]
 

@@ -285,22 +285,28 @@ def _convert_ids(values: Sequence[Any], api_name: str, key_prefix: str | None):
     count = len(values)
     if count == 0:
         return [], {}
-    # 'U19' stores each value as 19 UCS-4 code points, zero-padded and cut after 19: an Id has
-    # 18 alphanumerics and a zero in the 19th place. (None becomes "None": left out below.)
-    wide = np.array(values, dtype="U19").view(np.uint32).reshape(count, 19)
+    # 'S19' stores each value as 19 bytes, zero-padded and cut after 19: an Id has 18 ASCII
+    # alphanumerics and a zero in the 19th place. Text that is not ASCII cannot be an Id; it
+    # takes 'U19' (19 code points) so that it is reported like any other bad value.
+    # (None becomes "None": left out below.)
+    try:
+        wide = np.array(values, dtype="S19").view(np.uint8).reshape(count, 19)
+    except UnicodeEncodeError:
+        wide = np.array(values, dtype="U19").view(np.uint32).reshape(count, 19)
     codes = wide[:, :18]
     upper = (codes >= 65) & (codes <= 90)
     lower = (codes >= 97) & (codes <= 122)
     digit = (codes >= 48) & (codes <= 57)
     valid = (wide[:, 18] == 0) & (upper | lower | digit).all(axis=1)
-    bits = (upper[:, :15].reshape(count, 3, 5) * np.array(_CHUNK_WEIGHTS)).sum(axis=2)
+    bits = (upper[:, :15].reshape(count, 3, 5) * np.array(_CHUNK_WEIGHTS, dtype=np.uint8)).sum(axis=2)
     expected = np.frombuffer(_CHECKSUM_ALPHABET.encode("ascii"), dtype=np.uint8)[bits]
-    suffix = codes[:, 15:] - np.where(lower[:, 15:], 32, 0)  # the suffix is case-insensitive
+    suffix = codes[:, 15:] - np.where(lower[:, 15:], 32, 0).astype(codes.dtype)  # case-insensitive suffix
     valid &= (suffix == expected).all(axis=1)
     for position, char in enumerate(key_prefix or ""):
         valid &= codes[:, position] == ord(char)
     present = np.ones(count, dtype=bool)
-    present[[position for position, value in enumerate(values) if value is None]] = False
+    if None in values:
+        present[[position for position, value in enumerate(values) if value is None]] = False
     problems = {
         int(position): f"{api_name}: {values[position]!r} is not a valid Salesforce Id"
         for position in np.flatnonzero(present & ~valid)
