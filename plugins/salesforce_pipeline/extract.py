@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline.objects import REQUIRED_FIELDS, ObjectSpec
+from salesforce_pipeline.prefetch import prefetched
 from salesforce_pipeline.settings import SettingsError, is_soql_identifier
 from salesforce_pipeline.transform import (
     ColumnChunk,
@@ -354,12 +355,16 @@ def rest_chunks(
     batch_size: int,
     progress: Progress,
 ) -> Iterator[ColumnChunk]:
-    """queryAll pages (deletes included) regrouped into column chunks of at most `chunk_size`."""
+    """queryAll pages (deletes included) regrouped into column chunks of at most `chunk_size`.
+
+    The next page is fetched (and decoded) in a background thread while this one is transformed
+    and loaded; at most one page waits.
+    """
     buffer = ChunkBuffer(fields, chunk_size)
     pages = hook.query_pages(
         soql, include_deleted=True, batch_size=batch_size, decoder=RestColumnDecoder(fields)
     )
-    for page in pages:
+    for page in prefetched(pages, depth=1, name="salesforce page prefetch"):
         progress.page(len(page))
         yield from buffer.add(page)
     yield from buffer.flush()
@@ -383,6 +388,8 @@ def bulk_chunks(
     """
     from salesforce_pipeline.hooks.salesforce import csv_page_text
 
+    # Not read ahead (as REST pages are): a second page held while this one is parsed would cost
+    # its tens of MB for no gain here; parsing, not the download, is what takes the time.
     for page in hook.bulk2_query_csv_pages(
         soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
     ):

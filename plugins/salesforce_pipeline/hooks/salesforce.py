@@ -687,6 +687,8 @@ class SalesforcePipelineHook(SalesforceHook):
             pages += 1
             if content:
                 yield content
+            # Let the caller's page go before the next one downloads (it is tens of MB).
+            del content
             if not locator or locator == "null":
                 break
         self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
