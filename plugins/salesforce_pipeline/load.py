@@ -300,6 +300,7 @@ class ObjectLoad:
         self.upserted = 0
         self._copied_directly = 0
         self._seen_hashes: Any = None
+        self._encoding = "utf-8"  # the connection's, read at begin(): prepare_chunk must not touch it
 
     @property
     def mode(self) -> str:
@@ -308,7 +309,10 @@ class ObjectLoad:
     def begin(self) -> None:
         """Wait for any other load of this object, then choose the direct or the guarded path."""
         import numpy as np
+        from psycopg2.extensions import encodings
 
+        # COPY data goes as bytes in the connection's encoding, as psycopg2 would encode str.
+        self._encoding = encodings[self.conn.encoding]
         with self.conn.cursor() as cur:
             cur.execute(read_sql("lock_object.sql"), {"lock_name": f"salesforce.{self.spec.table}"})
             cur.execute(sql_template("target_is_empty.sql", target=self.target))
@@ -329,16 +333,13 @@ class ObjectLoad:
             cur.execute(sql_template("create_extracted_ids.sql", extracted=self.extracted))
 
     def prepare_chunk(self, frame: pd.DataFrame) -> PreparedChunk | None:
-        """Serialise one transformed chunk for COPY (Python only, no database)."""
+        """Serialise one transformed chunk for COPY (Python only: it runs while the writer thread
+        uses the connection, so it does not touch it)."""
         import numpy as np
-        from psycopg2.extensions import encodings
 
         if frame.empty:
             return None
-        # Bytes in the connection's encoding, as psycopg2 would encode str.
-        payload = copy_bytes(
-            frame, self.data_columns, (self.extracted_at, self.dag_run_id), encodings[self.conn.encoding]
-        )
+        payload = copy_bytes(frame, self.data_columns, (self.extracted_at, self.dag_run_id), self._encoding)
         hashes = np.unique(np.fromiter(map(hash, frame["id"]), dtype=np.int64, count=len(frame)))
         return PreparedChunk(payload=payload, rows=len(frame), id_hashes=hashes)
 
