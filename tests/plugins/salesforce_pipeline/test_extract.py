@@ -280,3 +280,38 @@ def test_api_call_estimates():
     assert extract.estimate_api_calls(0, "rest", rest_batch_size=2000, bulk_page_size=50000) == 1
     assert extract.estimate_api_calls(4001, "rest", rest_batch_size=2000, bulk_page_size=50000) == 3
     assert extract.estimate_api_calls(1_000_000, "bulk2", rest_batch_size=2000, bulk_page_size=50000) == 26
+
+
+def reference_columns(page: str, fields):
+    """What the columns must be: the csv module's parse, empty fields as None."""
+    rows = list(csv.reader(io.StringIO(page, newline=""), strict=True))
+    header, records = rows[0], rows[1:]
+    return {
+        name: [(record[header.index(name)] or None) for record in records]
+        if name in header
+        else [None] * len(records)
+        for name in fields
+    }
+
+
+def random_bulk_page(rng: random.Random, rows: int, quoting: int) -> str:
+    pieces = ["a", "Zoë", " ", ",", '"', '","', "\n", '"\n"', "\r\n", "🚀", "\t", "\\", "x" * 50]
+    sink = io.StringIO()
+    writer = csv.writer(sink, lineterminator="\n", quoting=quoting)
+    writer.writerow(["Id", "Name", "Description", "Account.Name"])
+    for serial in range(rows):
+        texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(3)]
+        writer.writerow([f"003{serial:015d}", *texts])
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("quoting", [csv.QUOTE_ALL, csv.QUOTE_MINIMAL], ids=["quoted", "minimal"])
+@pytest.mark.parametrize("seed", range(6))
+def test_bulk_pages_come_out_as_the_csv_module_parses_them(seed, quoting):
+    rng = random.Random(seed)
+    page = random_bulk_page(rng, rng.randint(1, 400), quoting)
+    fields = ["Id", "Name", "Description", "Account.Name", "Missing"]
+    chunks = bulk_columns(page, fields, chunk_size=rng.randint(1, 60))
+    assert all(c.count == len(c.columns["Id"]) for c in chunks)
+    got = {name: [v for c in chunks for v in c.columns[name]] for name in fields}
+    assert got == reference_columns(page, fields)
