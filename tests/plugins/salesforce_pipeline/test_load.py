@@ -213,6 +213,28 @@ def test_verification_finds_extracted_ids_missing_from_the_table(conn, path):
     loader.rollback()
 
 
+
+def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
+    # Guarded path, an Id in two chunks (older, then newer). A table row at the older stamp, or
+    # at one between the two, is a lost newer version; at the newest stamp (or newer) it is fine.
+    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC))
+    loader.begin()
+    loader.load_chunk(frame(rec(9, "seed", T0)))
+    loader.commit()
+    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r2", extracted_at=datetime.now(UTC))
+    loader.begin()
+    assert loader.mode == "guarded"
+    loader.load_chunk(frame(rec(1, "old", T0)))
+    loader.load_chunk(frame(rec(1, "new", T0 + timedelta(days=2))))
+    assert loader.verification_problem() is None
+    for stored, lost in ((T0, True), (T0 + timedelta(days=1), True), (T0 + timedelta(days=3), False)):
+        with conn.cursor() as cur:  # what a concurrent or broken write could leave
+            cur.execute(
+                "UPDATE salesforce.account SET system_modstamp = %s WHERE id = %s", (stored, account_id(1))
+            )
+        assert (loader.unverified_ids() == [account_id(1)]) is lost, stored
+    loader.rollback()
+
 # ------------------------------------------------------------------ the COPY serializer
 def reference_copy_text(frame_, columns):
     """The per-value serializer the vectorised one replaced: one value at a time."""
