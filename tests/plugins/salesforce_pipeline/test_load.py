@@ -213,7 +213,6 @@ def test_verification_finds_extracted_ids_missing_from_the_table(conn, path):
     loader.rollback()
 
 
-
 def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
     # Guarded path, an Id in two chunks (older, then newer). A table row at the older stamp, or
     # at one between the two, is a lost newer version; at the newest stamp (or newer) it is fine.
@@ -234,6 +233,7 @@ def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
             )
         assert (loader.unverified_ids() == [account_id(1)]) is lost, stored
     loader.rollback()
+
 
 # ------------------------------------------------------------------ the COPY serializer
 def reference_copy_text(frame_, columns):
