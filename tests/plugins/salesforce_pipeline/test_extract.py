@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import random
@@ -160,6 +161,24 @@ def test_bulk_pages_are_cut_into_chunks_of_the_chunk_size():
 def test_a_malformed_bulk_page_is_an_error_not_a_partial_chunk(page):
     with pytest.raises((ValueError, csv.Error)):
         bulk_columns(page, ["Id", "Name", "Email"])
+    assert gc.isenabled()  # the collector, paused for the parse, is back on after the error
+
+
+def test_the_collector_is_paused_only_while_a_chunk_is_parsed():
+    page = "Id,Name\n" + "".join(f"001{n:015d},name {n}\n" for n in range(25))
+    chunks = extract.bulk_column_chunks(io.StringIO(page, newline=""), ["Id", "Name"], 10)
+    states = []
+    for _chunk in chunks:
+        states.append(gc.isenabled())  # the consumer's code runs with the collector on
+    assert states == [True, True, True]
+    assert gc.isenabled()
+    # Off already (someone chose that): left off.
+    gc.disable()
+    try:
+        assert [c.count for c in bulk_columns(page, ["Id", "Name"], chunk_size=10)] == [10, 10, 5]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # ----------------------------------------------------------------- REST pages as columns
