@@ -30,7 +30,7 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
-from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook, csv_record_count
+from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook, csv_page_lines, csv_record_count
 
 CONN_TYPE = "customerscore_salesforce"
 # Tiny backoff so retry tests take milliseconds; timeout small enough for the delay fault.
@@ -348,6 +348,23 @@ def test_bulk2_query_pages(
     assert len(pages) == 3
     assert all(page.startswith('"Id","Name"') or page.startswith("Id,Name") for page in pages)
     assert csv_ids(pages) == account_ids_truth(sf_emulator)
+
+
+@pytest.mark.emulator(accounts=250, contacts=10)
+def test_bulk2_pages_read_in_one_piece_keep_the_connection_alive(
+    make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
+) -> None:
+    # Result pages are streamed and read whole from the raw response: the connection must still
+    # go back to the pool after each page, so the job's calls share one TLS connection.
+    hook = make_hook("client_credentials")
+    hook.count("SELECT COUNT() FROM Account")  # logged in, one connection open
+    pools = hook.http.get_adapter(f"https://{hook.get_conn().sf_instance}").poolmanager.pools
+    pools = [pools[key] for key in pools.keys()]  # noqa: SIM118 (the container cannot be iterated)
+    opened_before = sum(pool.num_connections for pool in pools)
+    pages = list(hook.bulk2_query_csv_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
+    assert len(pages) == 3
+    assert sum(pool.num_connections for pool in pools) == opened_before
+    assert csv_ids(["".join(csv_page_lines(page)) for page in pages]) == account_ids_truth(sf_emulator)
 
 
 def test_bulk2_query_all_includes_deleted(
