@@ -386,15 +386,15 @@ def bulk_chunks(
 
     Pages are large (`page_size` records, one API call each) to spend few calls; a page's rows
     are parsed only a chunk at a time, and the page is held as the bytes received (never one
-    decoded string). The next page downloads in a background thread while this one is parsed
-    (the server prepares it meanwhile), so two pages' bytes are the most held at once.
+    decoded string), so a page's bytes are the most held at once.
     """
     from salesforce_pipeline.hooks.salesforce import csv_page_text
 
-    pages = hook.bulk2_query_csv_pages(
+    # Not read ahead (as REST pages are): a second page held while this one is parsed would cost
+    # its tens of MB for no gain here; parsing, not the download, is what takes the time.
+    for page in hook.bulk2_query_csv_pages(
         soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
-    )
-    for page in prefetched(pages, depth=1, name="salesforce bulk page prefetch"):
+    ):
         chunks = bulk_column_chunks(csv_page_text(page), fields, chunk_size)
         del page  # the line iterator holds the page now, and lets it go once it is read
         page_records = 0
