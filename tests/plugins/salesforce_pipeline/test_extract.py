@@ -166,11 +166,19 @@ def test_a_malformed_bulk_page_is_an_error_not_a_partial_chunk(page):
 
 def test_the_collector_is_paused_only_while_a_chunk_is_parsed():
     page = "Id,Name\n" + "".join(f"001{n:015d},name {n}\n" for n in range(25))
-    chunks = extract.bulk_column_chunks(io.StringIO(page, newline=""), ["Id", "Name"], 10)
+    while_read = []
+
+    def lines():  # notes whether the collector is on as csv.reader takes each data line
+        for position, line in enumerate(io.StringIO(page, newline="")):
+            if position:
+                while_read.append(gc.isenabled())
+            yield line
+
     states = []
-    for _chunk in chunks:
+    for _chunk in extract.bulk_column_chunks(lines(), ["Id", "Name"], 10):
         states.append(gc.isenabled())  # the consumer's code runs with the collector on
     assert states == [True, True, True]
+    assert while_read == [False] * 25
     assert gc.isenabled()
     # Off already (someone chose that): left off.
     gc.disable()
