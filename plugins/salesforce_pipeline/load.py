@@ -187,19 +187,13 @@ def _row_end(constants: Sequence[Any]) -> str:
     return "".join(f"\t{_copy_value(constant)}" for constant in constants) + "\n"
 
 
-def copy_payload(frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any] = ()) -> str:
-    """The frame's rows in COPY text format, followed by `constants` (the same on every row)."""
-    serialised, count = _column_blocks(frame, columns)
-    if count == 0:
-        return ""
-    return _join_rows(serialised, 0, count, _row_end(constants))
-
-
 def copy_bytes(
     frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any], encoding: str
 ) -> io.BytesIO:
-    """`copy_payload` encoded block by block, so the whole chunk never exists twice (as text and
-    as bytes); text holding one emoji would even cost 4 bytes per character as one str."""
+    """The frame's rows in COPY text format (tab-separated, `\\N` for null), each followed by
+    `constants` (the same on every row), encoded block by block: the whole chunk never exists
+    twice (as text and as bytes); text holding one emoji would even cost 4 bytes per character
+    as one str."""
     buffer = io.BytesIO()
     serialised, count = _column_blocks(frame, columns)
     row_end = _row_end(constants)
@@ -208,11 +202,6 @@ def copy_bytes(
         buffer.write(_join_rows(serialised, start, stop, row_end).encode(encoding))
     buffer.seek(0)
     return buffer
-
-
-def copy_text(frame: pd.DataFrame, columns: Sequence[str]) -> io.StringIO:
-    """The frame's rows in COPY text format (tab-separated, `\\N` for null)."""
-    return io.StringIO(copy_payload(frame, columns))
 
 
 def apply_schema(conn: PgConnection, extra_columns: dict[str, Sequence[tuple[str, str]]]) -> None:

@@ -236,6 +236,11 @@ def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
 
 
 # ------------------------------------------------------------------ the COPY serializer
+def copy_text(frame_, columns):
+    """What the loader COPYs for `frame_`, as text."""
+    return load.copy_bytes(frame_, columns, (), "utf-8").getvalue().decode("utf-8")
+
+
 def reference_copy_text(frame_, columns):
     """The per-value serializer the vectorised one replaced: one value at a time."""
     lines = []
@@ -259,7 +264,7 @@ def test_copy_text_matches_the_per_value_serializer():
         for n, name in enumerate(hostile)
     ]  # fmt: skip
     chunk = frame(*records)
-    text = load.copy_text(chunk, COLUMNS).getvalue()
+    text = copy_text(chunk, COLUMNS)
     assert text.count("\n") == len(records)
     parsed = [line.split("\t") for line in text.splitlines()]
     expected = [line.split("\t") for line in reference_copy_text(chunk, COLUMNS).splitlines()]
@@ -283,7 +288,7 @@ def test_copy_text_handles_frames_not_made_by_transform():
             "number": [1.25, float("nan"), 3.0],
         }
     )
-    lines = load.copy_text(odd, list(odd.columns)).getvalue().splitlines()
+    lines = copy_text(odd, list(odd.columns)).splitlines()
     assert lines == [
         "a\\tb\tx\t2026-11-01T10:00:00.000000\tt\t1.25",
         "\\N\t\\N\t\\N\tf\t\\N",
@@ -292,12 +297,13 @@ def test_copy_text_handles_frames_not_made_by_transform():
 
 
 def test_an_empty_frame_copies_nothing():
-    assert load.copy_text(frame(), COLUMNS).getvalue() == ""
+    assert copy_text(frame(), COLUMNS) == ""
 
 
 def test_copy_bytes_is_the_encoded_payload_in_any_block_size(monkeypatch):
     chunk = frame(*(rec(n, f"name {n} 🚀\t", T0) for n in range(7)))
-    expected = load.copy_payload(chunk, COLUMNS, ("run",)).encode("utf-8")
+    monkeypatch.setattr(load, "_ENCODE_BLOCK_ROWS", 10**9)  # the whole chunk as one block
+    expected = load.copy_bytes(chunk, COLUMNS, ("run",), "utf-8").getvalue()
     for block in (1, 3, 7, 100):
         monkeypatch.setattr(load, "_ENCODE_BLOCK_ROWS", block)
         assert load.copy_bytes(chunk, COLUMNS, ("run",), "utf-8").getvalue() == expected

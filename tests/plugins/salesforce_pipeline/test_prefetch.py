@@ -22,7 +22,8 @@ def test_yields_every_item_in_order_from_another_thread():
     assert producers == {"test prefetch"}
 
 
-def test_reads_at_most_depth_items_ahead():
+@pytest.mark.parametrize("depth", [1, 2])
+def test_reads_at_most_depth_items_ahead(depth):
     produced: list[int] = []
 
     def items():
@@ -30,28 +31,13 @@ def test_reads_at_most_depth_items_ahead():
             produced.append(n)
             yield n
 
-    stream = prefetched(items(), depth=2)
+    stream = prefetched(items(), depth=depth)
     assert next(stream) == 0
     time.sleep(0.3)  # time for the producer to run ahead as far as it may
-    assert produced == [0, 1, 2]  # two items ahead of the one held, no more
+    assert produced == list(range(depth + 1))  # `depth` items ahead of the one held, no more
     assert next(stream) == 1
     time.sleep(0.3)
-    assert produced == [0, 1, 2, 3]
-    stream.close()
-
-
-def test_depth_one_holds_only_the_item_consumed_and_the_next():
-    produced: list[int] = []
-
-    def items():
-        for n in range(10):
-            produced.append(n)
-            yield n
-
-    stream = prefetched(items(), depth=1)
-    assert next(stream) == 0
-    time.sleep(0.3)
-    assert produced == [0, 1]
+    assert produced == list(range(depth + 2))
     stream.close()
 
 
