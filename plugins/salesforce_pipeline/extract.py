@@ -480,9 +480,10 @@ def csv_shape_problem(content: bytes, width: int, *, block_size: int = _SHAPE_CH
     RFC 4180 as Salesforce writes it: a quote opens a field (after a comma, a line end or the
     start) and closes it (before a comma, a line end or the end); a doubled quote inside is one
     quote, so a byte is inside a quoted field when the quotes before it are odd in number.
-    Blank lines are not records (as for csv.reader). Vectorised with numpy over the positions of
-    the four bytes that matter, a block of `block_size` bytes at a time (the state is carried
-    across blocks), so it costs a few passes over the page and a few MB, not a loop per field.
+    Blank lines are not records (pandas' reader skips them). Vectorised with numpy over the
+    positions of the four bytes that matter, a block of `block_size` bytes at a time (the state
+    is carried across blocks), so it costs a few passes over the page and a few MB, not a loop
+    per field.
     """
     import numpy as np
 

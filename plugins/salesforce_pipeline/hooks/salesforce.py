@@ -837,8 +837,8 @@ def csv_record_count(content: bytes) -> int:
     """The records (rows after the header) in a Bulk 2.0 CSV page, without parsing its fields.
 
     A line ends a record when the quotes seen so far are balanced: inside a quoted field a
-    newline is data, and an escaped quote is two quotes. Blank lines are not records (as for
-    ``csv.reader``). Raises ValueError when the page ends inside a quoted field, and
+    newline is data, and an escaped quote is two quotes. Blank lines are not records (the
+    pipeline's parser skips them). Raises ValueError when the page ends inside a quoted field, and
     UnicodeDecodeError when it is not UTF-8 (both what a page cut short looks like).
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
