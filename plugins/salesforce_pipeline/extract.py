@@ -436,6 +436,7 @@ def bulk_page_chunks(content: bytes, fields: Sequence[str], chunk_size: int) -> 
     if problem is not None:
         raise ValueError(f"Bulk API 2.0 result page is malformed: {problem} (truncated download?)")
     position_of = {name: position for position, name in enumerate(header)}  # the last one, as dict() keeps
+    # Position 0 always, so that rows are still counted when no selected field is in the header.
     wanted = sorted({position_of[name] for name in fields if name in position_of} | {0})
     reader = pd.read_csv(
         io.BytesIO(content),

@@ -139,6 +139,10 @@ def test_bulk_csv_pages_parse_quotes_newlines_and_nulls():
         "Email": [None, "a@b.c"],
         "NotInHeader": [None, None],
     }
+    # Rows are counted even when no selected field is in the header.
+    assert [(c.count, c.columns) for c in bulk_columns(page, ["NotInHeader"])] == [
+        (2, {"NotInHeader": (None, None)})
+    ]
 
 
 def test_bulk_text_is_kept_exactly_as_sent():
