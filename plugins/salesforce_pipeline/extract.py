@@ -13,7 +13,6 @@ import itertools
 import logging
 import math
 import operator
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,9 +33,6 @@ if TYPE_CHECKING:
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 
 log = logging.getLogger(__name__)
-
-# Bulk CSV pages can carry 32,000-character text areas; the csv module's default cap is 128 KiB.
-csv.field_size_limit(sys.maxsize)
 
 
 @dataclass(frozen=True)
