@@ -1,4 +1,4 @@
-"""Pipeline settings: one JSON Airflow Variable, validated before any call to Salesforce.
+"""Pipeline settings: one JSON Airflow Variable, validated whole before any call to Salesforce.
 
 The Variable `salesforce_to_postgres` (or the environment variable
 `AIRFLOW_VAR_SALESFORCE_TO_POSTGRES`) holds a JSON object; every key is optional:
@@ -12,9 +12,17 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "bulk_threshold": 50000,
       "bulk_page_size": 50000,
       "bulk_poll_seconds": 2.0,
+      "bulk_max_wait_seconds": 3600,
       "api_budget_share": 0.5,
+      "lock_timeout_seconds": 10,
+      "statement_timeout_seconds": 3600,
+      "object_lock_wait_seconds": 3600,
+      "sweep": "weekly",
       "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]}
     }
+
+Every setting has a type and a range with an upper bound (`RULES`); one SettingsError lists
+every problem found, so a fix is made once, not once per problem.
 """
 
 from __future__ import annotations
@@ -46,6 +54,50 @@ def is_soql_identifier(name: str) -> bool:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A numeric setting's type and inclusive range, and what it is for (said in its message)."""
+
+    kind: type
+    low: float
+    high: float
+    why: str = ""
+
+    def problem(self, name: str, value: Any) -> str | None:
+        # bool is an int in Python, and `true` in JSON is never meant as a number.
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.kind is int and (not numeric or not isinstance(value, int)):
+            return f"{name} must be a whole number between {self.low:,} and {self.high:,}, got {value!r}"
+        if not numeric or value != value:  # NaN too
+            return f"{name} must be a number between {self.low:g} and {self.high:g}, got {value!r}"
+        if not self.low <= value <= self.high:
+            low, high = (
+                (f"{self.low:,}", f"{self.high:,}")
+                if self.kind is int
+                else (f"{self.low:g}", f"{self.high:g}")
+            )
+            return f"{name} must be between {low} and {high}{self.why}, got {value!r}"
+        return None
+
+
+RULES: dict[str, Rule] = {
+    "lookback_minutes": Rule(int, 0, 10_080, " (at most a week)"),
+    "chunk_size": Rule(int, 1, 100_000, " (records held in memory at once)"),
+    "rest_batch_size": Rule(int, 200, 2000, " (Salesforce's range)"),
+    "bulk_threshold": Rule(int, 0, 100_000_000),
+    "bulk_page_size": Rule(int, 1, 1_000_000, " (Salesforce's maxRecords)"),
+    "bulk_poll_seconds": Rule(float, 0, 300),
+    "bulk_max_wait_seconds": Rule(float, 1, 86_400),
+    "api_budget_share": Rule(float, 0.01, 1, " (the share of the remaining daily API calls a run may use)"),
+    "lock_timeout_seconds": Rule(float, 0.1, 600),
+    "statement_timeout_seconds": Rule(float, 1, 86_400),
+    "object_lock_wait_seconds": Rule(float, 1, 86_400),
+}
+SWEEP_CADENCES = ("daily", "weekly", "off")
+# Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID, ID_LEN).
+_CONN_ID = re.compile(r"^[\w#!()\-.:/\\]{1,250}$")
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     salesforce_conn_id: str = "salesforce_default"
     postgres_conn_id: str = "postgres_warehouse"
@@ -56,63 +108,118 @@ class PipelineSettings:
     # Records per Bulk API 2.0 results page: one API call each, so large; held as text, one page at a time.
     bulk_page_size: int = 50_000
     bulk_poll_seconds: float = 2.0
+    bulk_max_wait_seconds: float = 3600.0
     api_budget_share: float = 0.5
+    lock_timeout_seconds: float = 10.0
+    statement_timeout_seconds: float = 3600.0
+    object_lock_wait_seconds: float = 3600.0
+    sweep: str = "weekly"
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> PipelineSettings:
-        """Validate a settings mapping; every problem is named with how to fix it."""
+        """Validate a settings mapping; one error names every problem and how to fix it."""
         known = {f.name for f in fields(cls)}
+        problems: list[str] = []
         unknown = sorted(set(raw) - known)
         if unknown:
+            problems.append(f"unknown setting(s) {unknown}; known settings: {sorted(known)}")
+        values = {k: v for k, v in raw.items() if k in known}
+        for name, rule in RULES.items():
+            if name in values:
+                problem = rule.problem(name, values[name])
+                if problem:
+                    problems.append(problem)
+        for name in ("salesforce_conn_id", "postgres_conn_id"):
+            value = values.get(name, "x")
+            if not isinstance(value, str) or not _CONN_ID.match(value):
+                problems.append(
+                    f"{name} must be an Airflow connection id (letters, digits, _ - . : / # ! ( ), at most "
+                    f"250 characters), got {value!r}"
+                )
+        if values.get("sweep", "off") not in SWEEP_CADENCES:
+            problems.append(f"sweep must be one of {list(SWEEP_CADENCES)}, got {values['sweep']!r}")
+        extra, extra_problems = _validate_extra_fields(values.get("extra_fields", {}))
+        problems += extra_problems
+        if problems:
             raise SettingsError(
-                f"Unknown setting(s) {unknown} in Variable {VARIABLE_NAME!r}; known settings: {sorted(known)}"
+                f"Variable {VARIABLE_NAME!r} has {len(problems)} problem(s); nothing was extracted: "
+                + "; ".join(problems)
             )
-        values = dict(raw)
-        for name in ("lookback_minutes", "chunk_size", "rest_batch_size", "bulk_threshold", "bulk_page_size"):
-            if name in values and (not isinstance(values[name], int) or values[name] < 0):
-                raise SettingsError(f"Setting {name!r} must be a non-negative integer, got {values[name]!r}")
-        if not 200 <= values.get("rest_batch_size", 2000) <= 2000:
-            raise SettingsError("Setting 'rest_batch_size' must be between 200 and 2000 (Salesforce's range)")
-        if values.get("chunk_size", 1) < 1:
-            raise SettingsError("Setting 'chunk_size' must be at least 1")
-        if not 1 <= values.get("bulk_page_size", 50_000) <= 1_000_000:
-            raise SettingsError("Setting 'bulk_page_size' must be between 1 and 1,000,000 records")
-        share = values.get("api_budget_share", 0.5)
-        if not isinstance(share, (int, float)) or not 0 < share <= 1:
-            raise SettingsError(f"Setting 'api_budget_share' must be a number in (0, 1], got {share!r}")
-        values["extra_fields"] = _validate_extra_fields(values.get("extra_fields", {}))
+        values["extra_fields"] = extra
         return cls(**values)
 
 
-def _validate_extra_fields(raw: Any) -> dict[str, tuple[str, ...]]:
+def _validate_extra_fields(raw: Any) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     if not isinstance(raw, Mapping):
-        raise SettingsError("Setting 'extra_fields' must map an object name to a list of field names")
+        return {}, ["extra_fields must map an object name to a list of field names"]
     result: dict[str, tuple[str, ...]] = {}
+    problems = []
     for sobject, names in raw.items():
         if sobject not in OBJECTS:
-            raise SettingsError(
-                f"Setting 'extra_fields' names object {sobject!r}; this pipeline extracts {sorted(OBJECTS)}"
+            problems.append(
+                f"extra_fields names object {sobject!r}; this pipeline extracts {sorted(OBJECTS)}"
             )
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-            raise SettingsError(f"Setting 'extra_fields.{sobject}' must be a list of field names")
+            continue
+        if (
+            isinstance(names, str)
+            or not isinstance(names, list)
+            or not all(isinstance(n, str) for n in names)
+        ):
+            problems.append(f"extra_fields.{sobject} must be a list of field names")
+            continue
         bad = [n for n in names if not is_soql_identifier(n)]
         if bad:
-            raise SettingsError(
-                f"Setting 'extra_fields.{sobject}' has {bad!r}, which is not a SOQL field name; use API "
-                "names such as Health_Score__c or a relationship path such as Account.Name"
+            problems.append(
+                f"extra_fields.{sobject} has {bad!r}, which is not a SOQL field name; use API names such "
+                "as Health_Score__c or a relationship path such as Account.Name"
             )
+            continue
         result[sobject] = tuple(dict.fromkeys(names))
-    return result
+    return result, problems
 
 
-def load_settings() -> PipelineSettings:
-    """Read the settings Variable at task run time (never at DAG parse time)."""
+def selected_objects(requested: Any) -> list[str]:
+    """The objects a run loads, from its `objects` param: None means all; empty is a mistake."""
+    if requested is None:
+        return list(OBJECTS)
+    if not isinstance(requested, (list, tuple)) or not requested:
+        raise SettingsError(
+            f"param 'objects' must be a non-empty list chosen from {list(OBJECTS)}, got {requested!r}"
+        )
+    unknown = [name for name in requested if name not in OBJECTS]
+    if unknown:
+        raise SettingsError(f"param 'objects' names {unknown!r}; choose from {list(OBJECTS)}")
+    return [name for name in OBJECTS if name in requested]
+
+
+def check_connections(settings: PipelineSettings) -> None:
+    """Both connections exist (UI, CLI, environment or secrets backend), before any call is made."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    missing = []
+    for name in ("salesforce_conn_id", "postgres_conn_id"):
+        conn_id = getattr(settings, name)
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            missing.append(f"{name} {conn_id!r}")
+    if missing:
+        raise SettingsError(
+            f"Airflow has no connection for {' and '.join(missing)}. Create it (Admin -> Connections in the "
+            "UI, `airflow connections add`, or an AIRFLOW_CONN_<ID> environment variable), or set the id in "
+            f"Variable {VARIABLE_NAME!r}."
+        )
+
+
+def raw_settings() -> Mapping[str, Any]:
+    """The settings Variable as a mapping, unvalidated (empty when it is not set)."""
     from airflow.sdk import Variable
 
     raw = Variable.get(VARIABLE_NAME, default=None)
     if raw is None or raw == "":
-        return PipelineSettings()
+        return {}
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -120,4 +227,9 @@ def load_settings() -> PipelineSettings:
             raise SettingsError(f"Variable {VARIABLE_NAME!r} is not valid JSON: {exc}") from None
     if not isinstance(raw, Mapping):
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object")
-    return PipelineSettings.from_mapping(raw)
+    return raw
+
+
+def load_settings() -> PipelineSettings:
+    """Read and validate the settings Variable at task run time (never at DAG parse time)."""
+    return PipelineSettings.from_mapping(raw_settings())
