@@ -82,11 +82,27 @@ class SalesforceQueryError(SalesforceApiError):
 
 
 class SalesforceBulkJobError(SalesforcePipelineError):
-    """A Bulk API 2.0 query job ended Failed or Aborted; the message carries Salesforce's errorMessage."""
+    """A Bulk API 2.0 query job ended Failed or Aborted; the message carries Salesforce's errorMessage.
+
+    ``retryable`` is decided per job: a job Salesforce failed with an internal error or a timeout
+    may well pass on a second try; a job it refused (an invalid query) will not.
+    """
 
     retryable = False
 
-    def __init__(self, message: str, *, job_id: str | None = None, state: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, job_id: str | None = None, state: str | None = None, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.state = state
+        self.retryable = retryable
+
+
+class BulkJobBudgetExhausted(SalesforceBulkJobError):
+    """A Bulk 2.0 job was still running when the run's share of the API allowance was spent on
+    polling it; the job was aborted in Salesforce. Retrying would spend more: not retried."""
+
+
+class BulkJobWaitExhausted(SalesforceBulkJobError):
+    """A Bulk 2.0 job was still running after ``bulk_max_wait_seconds``; it was aborted in Salesforce."""

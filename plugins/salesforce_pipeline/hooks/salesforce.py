@@ -18,9 +18,6 @@ connection contract, nothing connects until first use, ``get_conn()`` returns a 
 from __future__ import annotations
 
 import base64
-import codecs
-import io
-import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -28,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from html import escape
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -47,13 +44,20 @@ from salesforce_pipeline.auth import (
 from salesforce_pipeline.domain import host_of, instance_from_url
 from salesforce_pipeline.errors import (
     SalesforceApiError,
-    SalesforceBulkJobError,
     SalesforceConfigError,
     SalesforceDailyLimitExceeded,
     SalesforceLoginError,
     SalesforcePipelineError,
     SalesforceQueryError,
     SalesforceTransientError,
+)
+from salesforce_pipeline.hooks.bulk2 import Bulk2QueryMixin
+from salesforce_pipeline.hooks.pages import (
+    PageDecoder,
+    _page_reader,
+    _read_json,
+    _Retryable,
+    records_page,
 )
 from salesforce_pipeline.provider_info import CONN_TYPE, HOOK_NAME
 from salesforce_pipeline.retry import Backoff
@@ -63,12 +67,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 P = TypeVar("P", covariant=True)
-
-
-class PageDecoder(Protocol[P]):
-    """Turns a REST query page's body into ``(page, done, nextRecordsUrl)``; ValueError if invalid."""
-
-    def __call__(self, content: bytes, /) -> tuple[P, bool, str | None]: ...
 
 
 #: API version of the SOAP login call. Salesforce removed SOAP login() from 65.0 and retires it
@@ -110,15 +108,6 @@ _TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # SOAP faults that are worth another try; every other fault (INVALID_LOGIN...) is final.
 _TRANSIENT_SOAP_FAULTS = frozenset({"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"})
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_BULK_FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
-
-
-class _Retryable(Exception):
-    """A failure that may pass on its own; ``reason`` is a secret-free description."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -173,7 +162,7 @@ class _PipelineSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class SalesforcePipelineHook(SalesforceHook):
+class SalesforcePipelineHook(Bulk2QueryMixin, SalesforceHook):
     """Salesforce hook with explicit auth modes, session refresh, bounded retries and API accounting.
 
     Works with connections of our type ``customerscore_salesforce`` and of the provider's
@@ -473,6 +462,14 @@ class SalesforcePipelineHook(SalesforceHook):
             return self._daily_limit_error(response, message)
         if status in _TRANSIENT_STATUSES:
             return _Retryable(f"HTTP {status} {code}: {message}")
+        if status == 400 and code == "INVALID_QUERY_LOCATOR":
+            # The cursor is gone (the user's 11th cursor released it, or it idled 15 minutes):
+            # fetching it again cannot work, re-running the query can, so the task is retried.
+            return SalesforceTransientError(
+                f"{what}: Salesforce released the query's cursor ({code}: {message}). This happens when "
+                "another client of the same user opens more than 10 query cursors at once, or a page "
+                "waits more than 15 minutes; the task is retried and runs the query again."
+            )
         if status == 400:
             return SalesforceQueryError(
                 f"{what}: Salesforce rejected the request: {code}: {message}", status=status, code=code
@@ -625,115 +622,6 @@ class SalesforcePipelineHook(SalesforceHook):
             self.api_usage = (maximum - remaining, maximum)
         return remaining, maximum
 
-    # ----------------------------------------------------------------- Bulk API 2.0
-    def bulk2_query_csv_pages(
-        self,
-        soql: str,
-        *,
-        include_deleted: bool = False,
-        max_records: int = 50000,
-        poll_interval: float = 2.0,
-        max_wait: float = 3600.0,
-    ) -> Iterator[bytes]:
-        """Run a Bulk API 2.0 query job and yield each CSV results page (header row included), as
-        the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``; read them with
-        :func:`csv_page_lines`.
-
-        Creates the job (``query`` or ``queryAll``), polls it to ``JobComplete`` and follows
-        ``Sforce-Locator`` through the results. Every call refreshes an expired session and retries
-        transient failures; results are read with the API version that created the job.
-
-        :param max_records: ``maxRecords`` per results page.
-        :param poll_interval: seconds between job status polls.
-        :param max_wait: give up (transient error) when the job is not done after this many seconds.
-        :raises SalesforceBulkJobError: the job ended Failed or Aborted (Salesforce's errorMessage).
-        """
-        client = self.get_conn()
-        # Fixed at creation: a job's results must be read with the version that created it.
-        jobs_url = f"https://{client.sf_instance}/services/data/v{self.settings.version}/jobs/query"
-        payload = {
-            "operation": "queryAll" if include_deleted else "query",
-            "query": soql,
-            "columnDelimiter": "COMMA",
-            "lineEnding": "LF",
-        }
-        job = self._api_call(
-            "POST",
-            jobs_url,
-            _read_json,
-            what="Bulk 2.0 job creation",
-            json=payload,
-            headers={"Accept": "application/json"},
-        )
-        job_id = str(job["id"])
-        self.log.info("Bulk 2.0 %s job %s created", payload["operation"], job_id)
-        job_url = f"{jobs_url}/{job_id}"
-        self._wait_for_bulk_job(job_id, job_url, poll_interval, max_wait)
-
-        locator: str | None = None
-        pages = 0
-        while True:
-            params: dict[str, Any] = {"maxRecords": max_records}
-            if locator:
-                params["locator"] = locator
-            content, locator = self._api_call(
-                "GET",
-                f"{job_url}/results",
-                _read_csv_page,
-                what=f"Bulk 2.0 job {job_id} results page {pages + 1}",
-                params=params,
-                headers={"Accept": "text/csv"},
-                stream=True,  # read by _read_csv_page in one piece, not joined from 10 kB pieces
-            )
-            pages += 1
-            if content:
-                yield content
-            # Let the caller's page go before the next one downloads (it is tens of MB).
-            del content
-            if not locator or locator == "null":
-                break
-        self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
-
-    def bulk2_query_pages(
-        self,
-        soql: str,
-        *,
-        include_deleted: bool = False,
-        max_records: int = 50000,
-        poll_interval: float = 2.0,
-        max_wait: float = 3600.0,
-    ) -> Iterator[str]:
-        """Like :meth:`bulk2_query_csv_pages`, each page as one string (NUL characters dropped)."""
-        for content in self.bulk2_query_csv_pages(
-            soql,
-            include_deleted=include_deleted,
-            max_records=max_records,
-            poll_interval=poll_interval,
-            max_wait=max_wait,
-        ):
-            yield "".join(csv_page_lines(content))
-
-    def _wait_for_bulk_job(self, job_id: str, job_url: str, poll_interval: float, max_wait: float) -> None:
-        deadline = time.monotonic() + max_wait
-        while True:
-            info = self._api_call("GET", job_url, _read_json, what=f"Bulk 2.0 job {job_id} status")
-            state = info.get("state")
-            if state == "JobComplete":
-                self.log.info(
-                    "Bulk 2.0 job %s complete: %s records", job_id, info.get("numberRecordsProcessed", "?")
-                )
-                return
-            if state in _BULK_FINAL_STATES:
-                reason = self._scrub(str(info.get("errorMessage") or "no errorMessage given"))
-                raise SalesforceBulkJobError(
-                    f"Bulk 2.0 query job {job_id} ended {state}: {reason}", job_id=job_id, state=state
-                )
-            if time.monotonic() >= deadline:
-                raise SalesforceTransientError(
-                    f"Bulk 2.0 query job {job_id} is still {state} after {max_wait:.0f} s; giving up waiting."
-                )
-            self._sleep(poll_interval)
-
     # ----------------------------------------------------------------- accounting & UI test
     def log_api_usage(self) -> None:
         """Log this hook's API calls and logins and the org's daily usage as last reported."""
@@ -779,119 +667,6 @@ class SalesforcePipelineHook(SalesforceHook):
                 "move to Connected App OAuth 2.0 Client Credentials."
             )
         return True, message
-
-
-def _read_json(response: requests.Response) -> Any:
-    """The JSON body of a successful response; a body cut short is worth fetching again."""
-    try:
-        return response.json()
-    except ValueError:
-        raise _Retryable(
-            f"invalid or truncated JSON from {host_of(response.url or '')} ({len(response.content)} bytes)"
-        ) from None
-
-
-def records_page(content: bytes) -> tuple[list[dict], bool, str | None]:
-    """A REST query page as ``(records, done, nextRecordsUrl)``, the records as plain dicts."""
-    payload = json.loads(content)
-    if not isinstance(payload, dict):
-        raise ValueError("a query result is a JSON object")
-    return payload.get("records", []), bool(payload.get("done", True)), payload.get("nextRecordsUrl")
-
-
-def _page_reader(decode: PageDecoder[P]) -> Callable[[requests.Response], tuple[P, bool, str | None]]:
-    def read(response: requests.Response) -> tuple[P, bool, str | None]:
-        try:
-            return decode(response.content)
-        except ValueError:
-            raise _Retryable(
-                f"invalid or truncated JSON from {host_of(response.url or '')} ({len(response.content)} bytes)"
-            ) from None
-
-    return read
-
-
-def csv_page_lines(content: bytes) -> Iterator[str]:
-    """The lines of a Bulk 2.0 results page, decoded as they are read.
-
-    Never one string for the whole page: a page holding a single emoji would be stored at four
-    bytes per character, several times its size on the wire. NUL characters are dropped, as
-    simple-salesforce does, because the csv module rejects them.
-    """
-    return iter(csv_page_text(content))
-
-
-def csv_page_text(content: bytes) -> io.TextIOWrapper:
-    """A Bulk 2.0 results page as a text stream for ``csv.reader``: decoded as it is read, with
-    NUL characters dropped (no UTF-8 sequence holds a zero byte, so dropping them as bytes is
-    dropping them as characters)."""
-    if b"\x00" in content:
-        content = content.replace(b"\x00", b"")
-    return io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline="")
-
-
-_UTF8_CHECK_BLOCK = 1 << 20
-
-
-def csv_record_count(content: bytes) -> int:
-    """The records (rows after the header) in a Bulk 2.0 CSV page, without parsing its fields.
-
-    A line ends a record when the quotes seen so far are balanced: inside a quoted field a
-    newline is data, and an escaped quote is two quotes. Blank lines are not records (the
-    pipeline's parser skips them). Raises ValueError when the page ends inside a quoted field, and
-    UnicodeDecodeError when it is not UTF-8 (both what a page cut short looks like).
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(content)
-    for start in range(0, len(view), _UTF8_CHECK_BLOCK):
-        decoder.decode(view[start : start + _UTF8_CHECK_BLOCK])
-    decoder.decode(b"", final=True)
-    quotes = rows = 0
-    for line in io.BytesIO(content):
-        quotes += line.count(b'"')
-        if not quotes & 1 and line.strip(b"\r\n"):
-            rows += 1
-    if quotes & 1:
-        raise ValueError("the page ends inside a quoted CSV field")
-    return max(rows - 1, 0)
-
-
-def _whole_body(response: requests.Response) -> bytes:
-    """The body of a response requested with ``stream=True``, read in one piece.
-
-    ``response.content`` collects the body in 10 kB pieces and then joins them, so a results page
-    of tens of MB is held twice while it arrives. Reading the raw stream at once gets one buffer
-    of the announced Content-Length (a chunked body is still joined from its chunks); gzip is
-    decoded as requests would. A connection lost mid-body is a transient failure: fetched again.
-    """
-    import urllib3
-
-    try:
-        return response.raw.read(decode_content=True)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise _Retryable(
-            f"{type(exc).__name__} while reading a response from {host_of(response.url)}"
-        ) from exc
-
-
-def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
-    """``(csv_bytes, next_locator)`` of a Bulk 2.0 results page, checked against its record count.
-
-    Decoded as UTF-8 ourselves: requests would guess ISO-8859-1 for ``text/csv`` without a charset.
-    """
-    content = _whole_body(response)
-    expected = response.headers.get("Sforce-NumberOfRecords")
-    try:
-        records = csv_record_count(content)
-    except UnicodeDecodeError:
-        raise _Retryable("Bulk 2.0 results page is not valid UTF-8 (cut short?)") from None
-    except ValueError:
-        raise _Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
-    if expected is not None and expected.strip().isdigit() and records != int(expected):
-        raise _Retryable(
-            f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
-        )
-    return content, response.headers.get("Sforce-Locator")
 
 
 def _sentence(text: str) -> str:

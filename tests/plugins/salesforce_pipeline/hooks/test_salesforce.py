@@ -30,7 +30,8 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
-from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook, csv_page_lines, csv_record_count
+from salesforce_pipeline.hooks.pages import csv_page_lines, csv_record_count
+from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 
 CONN_TYPE = "customerscore_salesforce"
 # Tiny backoff so retry tests take milliseconds; timeout small enough for the delay fault.
