@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from salesforce_pipeline.load import read_sql, sql_template
+from salesforce_pipeline.sql_files import read_sql, sql_template
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
