@@ -554,10 +554,10 @@ def reset_warehouse(db_url: str) -> None:
         cur.execute("DROP SCHEMA IF EXISTS naive CASCADE")
         cur.execute("CREATE SCHEMA naive")
     conn.close()
-    from salesforce_pipeline import load
+    from salesforce_pipeline.warehouse import apply_schema
 
     conn = _pg(db_url)
-    load.apply_schema(conn, {})
+    apply_schema(conn)
     conn.close()
 
 

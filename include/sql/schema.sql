@@ -1,4 +1,7 @@
--- The warehouse schema, applied at the start of every run. Every statement is idempotent.
+-- The warehouse schema. Every statement is idempotent, but some (CREATE INDEX IF NOT EXISTS,
+-- ALTER TABLE) lock a table even when there is nothing to do, so it runs only when the catalog
+-- says the schema is not at this version (warehouse.apply_schema, include/sql/schema_state.sql),
+-- and under a short lock_timeout with retries.
 -- Column names are the Salesforce API names in snake_case; types follow describe
 -- (datetime -> timestamptz, currency/double/percent -> numeric so values stay exact).
 -- (The schema itself is created by create_schema.sql, or by loader_role.sql for a least-privilege
@@ -93,6 +96,15 @@ CREATE TABLE IF NOT EXISTS salesforce.load_audit (
     status            text NOT NULL,           -- running | success | failed
     error             text
 );
+-- Added after the first release (existing warehouses get them here, with no migration step).
+ALTER TABLE salesforce.load_audit
+    ADD COLUMN IF NOT EXISTS try_number integer,              -- the Airflow task attempt
+    ADD COLUMN IF NOT EXISTS bulk_job_id text,                -- so a retried attempt can reuse the job
+    ADD COLUMN IF NOT EXISTS bulk_job_query text,
+    ADD COLUMN IF NOT EXISTS bulk_job_created_at timestamptz,
+    ADD COLUMN IF NOT EXISTS live_salesforce bigint,          -- the object's live records in Salesforce
+    ADD COLUMN IF NOT EXISTS live_warehouse bigint,           -- and live rows in the table, after the load
+    ADD COLUMN IF NOT EXISTS live_difference bigint;          -- warehouse minus Salesforce (drift)
 CREATE INDEX IF NOT EXISTS load_audit_object_status_idx ON salesforce.load_audit (sobject, status);
 
 -- Records that could not be loaded, kept with their raw JSON and the reason, never dropped.
@@ -105,3 +117,6 @@ CREATE TABLE IF NOT EXISTS salesforce.load_rejects (
     raw_record   text NOT NULL,               -- text, not jsonb: jsonb cannot hold \u0000
     rejected_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- The catalog's record of which version of this file the schema is at (see schema_state.sql).
+COMMENT ON TABLE salesforce.load_audit IS %(version)s;

@@ -190,8 +190,18 @@ def estimate_api_calls(record_count: int, method: str, *, rest_batch_size: int, 
     """Calls an extraction of `record_count` records will cost, for the budget check."""
     if method == "bulk2":
         # create + a few polls + one results call per page
-        return 1 + 5 + max(1, math.ceil(record_count / bulk_page_size))
+        return 1 + BULK_POLLS_ESTIMATE + bulk_page_calls(record_count, bulk_page_size)
     return max(1, math.ceil(record_count / rest_batch_size))
+
+
+#: Status polls a Bulk 2.0 job is expected to need; the budget check counts them, and a job
+#: that needs more may spend whatever the run's budget has left (and is aborted past that).
+BULK_POLLS_ESTIMATE = 5
+
+
+def bulk_page_calls(record_count: int, bulk_page_size: int) -> int:
+    """Results-page calls a Bulk 2.0 job of `record_count` records costs."""
+    return max(1, math.ceil(record_count / bulk_page_size))
 
 
 class Progress:
@@ -272,7 +282,7 @@ class RestColumnDecoder:
         return self._columns(len(page.records), by_top), page.done, page.nextRecordsUrl
 
     def _plain(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
-        from salesforce_pipeline.hooks.salesforce import records_page
+        from salesforce_pipeline.hooks.pages import records_page
 
         records, done, next_url = records_page(content)  # ValueError for a broken body: refetched
         if not isinstance(records, list) or not all(type(record) is dict for record in records):
@@ -376,9 +386,11 @@ def bulk_chunks(
     page_size: int,
     poll_seconds: float,
     progress: Progress,
+    **job_options: Any,
 ) -> Iterator[ColumnChunk]:
     """A Bulk API 2.0 queryAll job's CSV pages, as column chunks of at most `chunk_size`.
 
+    `job_options` go to the hook's job (`max_polls`, `max_wait`, `resume_job_id`, `on_job_created`).
     Pages are large (`page_size` records, one API call each) to spend few calls; a page's rows
     are parsed only a chunk at a time, and the page is held as the bytes received (never one
     decoded string), so a page's bytes are the most held at once.
@@ -388,7 +400,7 @@ def bulk_chunks(
     # and the peak went over 300 MB (325 MB against 290). A page is one bytes object, freed only
     # once fully parsed.
     for page in hook.bulk2_query_csv_pages(
-        soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds
+        soql, include_deleted=True, max_records=page_size, poll_interval=poll_seconds, **job_options
     ):
         chunks = bulk_page_chunks(page, fields, chunk_size)
         del page  # the parser holds the page now, and lets it go once it is read

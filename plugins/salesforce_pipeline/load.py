@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.objects import ObjectSpec
-from salesforce_pipeline.transform import Reject
+from salesforce_pipeline.sql_files import read_sql, sql_template
+from salesforce_pipeline.transform import Reject, is_valid_id
+from salesforce_pipeline.warehouse import Waits, lock_object
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from psycopg2.extensions import connection as PgConnection
 
@@ -28,207 +27,6 @@ log = logging.getLogger(__name__)
 
 LINEAGE_COLUMNS = ("_extracted_at", "_dag_run_id")
 _COPY_READ_SIZE = 1 << 20
-_ENCODE_BLOCK_ROWS = 2000
-
-
-def sql_dir() -> Path:
-    """`include/sql/` beside `plugins/`: the same layout in the repo and in the Airflow image."""
-    configured = os.environ.get("SALESFORCE_PIPELINE_SQL_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "include" / "sql"
-
-
-@cache
-def read_sql(name: str) -> str:
-    path = sql_dir() / name
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"SQL file {path} is missing; the include/ folder must sit beside plugins/ "
-            "(or set SALESFORCE_PIPELINE_SQL_DIR)"
-        ) from None
-
-
-def sql_template(name: str, **identifiers: Any):
-    """A statement from include/sql with `{placeholders}` filled by psycopg2.sql composables."""
-    from psycopg2 import sql
-
-    return sql.SQL(read_sql(name)).format(**identifiers)
-
-
-def _escape_copy_text(value: str) -> str:
-    # COPY's text format: backslash escapes for the four characters that delimit it.
-    if "\\" in value:
-        value = value.replace("\\", "\\\\")
-    if "\t" in value:
-        value = value.replace("\t", "\\t")
-    if "\n" in value:
-        value = value.replace("\n", "\\n")
-    if "\r" in value:
-        value = value.replace("\r", "\\r")
-    return value
-
-
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return _escape_copy_text(value)
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if value != value:  # NaN / NaT (NaT is a datetime too, so this comes first)
-        return "\\N"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-# COPY text format delimits with tab and newline and escapes with backslash; \N is null.
-_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
-# Joins a column's text into one string so the escaping runs as four C-level replaces instead of
-# a Python call per value. Text reaching the loader holds no NUL (Postgres text cannot), and a
-# column that somehow does is detected by the split and takes the per-value path.
-_SEPARATOR = "\x00"
-
-
-def _escape_texts(values: np.ndarray) -> list[str] | None:
-    """COPY text for an object array of str and nulls (None or NaN), or None when the column
-    needs the per-value path. Nulls are found and filled by numpy, not a Python loop."""
-    import numpy as np
-    import pandas as pd
-
-    nulls = pd.isna(values)
-    has_nulls = bool(nulls.any())
-    if has_nulls:
-        values = values.copy()
-        values[nulls] = ""
-    filled = values.tolist()
-    joined = _SEPARATOR.join(filled)
-    if any(special in joined for special in _COPY_SPECIALS):
-        joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        parts = joined.split(_SEPARATOR)
-        if len(parts) != len(filled):
-            return None
-    else:
-        if _SEPARATOR in joined and joined.count(_SEPARATOR) != len(filled) - 1:
-            return None
-        parts = filled
-    if not has_nulls:
-        return parts
-    texts = np.fromiter(parts, dtype=object, count=len(parts))
-    texts[nulls] = "\\N"
-    return texts.tolist()
-
-
-def _datetime_texts(column: pd.Series) -> list[str]:
-    """ISO 8601 text for a datetime64 column, formatted by numpy in C.
-
-    Aware columns are written in UTC with a `Z`; naive ones without an offset, as before (the
-    server's TimeZone then applies).
-    """
-    import numpy as np
-
-    aware = column.dt.tz is not None
-    if aware:
-        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
-    stamps = column.to_numpy(dtype="datetime64[us]")
-    texts = np.datetime_as_string(stamps, unit="us", timezone="UTC" if aware else "naive")  # UTC: a Z suffix
-    texts = texts.astype(object)
-    texts[np.isnat(stamps)] = "\\N"
-    return texts.tolist()
-
-
-def _column_texts(column: pd.Series) -> list[str]:
-    """One column in COPY text form: vectorised for the dtypes transform produces, per value
-    for anything else (mixed objects, numpy numbers), with the same rules as `_copy_value`."""
-    from pandas.api.types import infer_dtype
-
-    if column.dtype.kind == "M":
-        return _datetime_texts(column)
-    # Transform's columns hold Python values (None for null); anything else is made so.
-    array = column.to_numpy() if column.dtype == object else column.to_numpy(dtype=object, na_value=None)
-    kind = infer_dtype(array, skipna=True)
-    if kind in ("string", "empty"):
-        escaped = _escape_texts(array)
-        if escaped is not None:
-            return escaped
-    values = array.tolist()
-    if kind == "boolean":
-        return ["\\N" if value is None else ("t" if value else "f") for value in values]
-    if kind == "integer":
-        return ["\\N" if value is None else str(value) for value in values]
-    return [_copy_value(value) for value in values]
-
-
-def _column_blocks(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[list[str]], int]:
-    return [_column_texts(frame[column]) for column in columns], len(frame)
-
-
-def _join_rows(serialised: Sequence[Sequence[str]], start: int, stop: int, row_end: str) -> str:
-    """Rows start..stop of column-wise COPY texts as one block of lines, each ending in `row_end`.
-
-    Interleaves the columns with their separators by extended-slice assignment into one list
-    and joins it once: C-level copying, and no tuple or string per row.
-    """
-    rows = stop - start
-    width = len(serialised)
-    pieces: list[str] = [""] * (rows * width * 2)
-    tab = ["\t"] * rows
-    for position, texts in enumerate(serialised):
-        pieces[2 * position :: 2 * width] = texts[start:stop]
-        pieces[2 * position + 1 :: 2 * width] = tab if position < width - 1 else [row_end] * rows
-    return "".join(pieces)
-
-
-def _row_end(constants: Sequence[Any]) -> str:
-    # The lineage values are the same on every row: written once into the line ending.
-    return "".join(f"\t{_copy_value(constant)}" for constant in constants) + "\n"
-
-
-def copy_bytes(
-    frame: pd.DataFrame, columns: Sequence[str], constants: Sequence[Any], encoding: str
-) -> io.BytesIO:
-    """The frame's rows in COPY text format (tab-separated, `\\N` for null), each followed by
-    `constants` (the same on every row), encoded block by block: the whole chunk never exists
-    twice (as text and as bytes); text holding one emoji would even cost 4 bytes per character
-    as one str."""
-    buffer = io.BytesIO()
-    serialised, count = _column_blocks(frame, columns)
-    row_end = _row_end(constants)
-    for start in range(0, count, _ENCODE_BLOCK_ROWS):
-        stop = min(start + _ENCODE_BLOCK_ROWS, count)
-        buffer.write(_join_rows(serialised, start, stop, row_end).encode(encoding))
-    buffer.seek(0)
-    return buffer
-
-
-def apply_schema(conn: PgConnection, extra_columns: dict[str, Sequence[tuple[str, str]]]) -> None:
-    """Create the schema and tables if needed, and a column for each configured extra field.
-
-    `extra_columns` maps a table name to (column, postgres type) pairs. Idempotent.
-    """
-    from psycopg2 import sql
-
-    with conn.cursor() as cur:
-        # Concurrent runs may both apply DDL; serialise them so CREATE ... IF NOT EXISTS can't race.
-        cur.execute(read_sql("lock_object.sql"), {"lock_name": "salesforce_pipeline.schema"})
-        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'salesforce'")
-        if cur.fetchone() is None:
-            cur.execute(read_sql("create_schema.sql"))
-        cur.execute(read_sql("schema.sql"))
-        for table, columns in extra_columns.items():
-            for column, column_type in columns:
-                cur.execute(
-                    sql_template(
-                        "add_column.sql",
-                        target=sql.Identifier("salesforce", table),
-                        column=sql.Identifier(column),
-                        column_type=sql.SQL(column_type),
-                    )
-                )
-    conn.commit()
 
 
 @dataclass
@@ -271,6 +69,7 @@ class ObjectLoad:
         dag_run_id: str,
         extracted_at: datetime,
         direct_when_empty: bool = True,
+        waits: Waits | None = None,
     ) -> None:
         from psycopg2 import sql
 
@@ -284,6 +83,8 @@ class ObjectLoad:
         self.target = sql.Identifier("salesforce", spec.table)
         self.stage = sql.Identifier(f"_stage_{spec.table}")
         self.extracted = sql.Identifier(f"_extracted_{spec.table}")
+        self.rejected = sql.Identifier(f"_rejected_{spec.table}")
+        self.waits = waits or Waits()
         self.direct = False
         self.staged = 0  # rows written by this load, in either mode
         self.upserted = 0
@@ -303,9 +104,12 @@ class ObjectLoad:
         # COPY data goes as bytes in the connection's encoding, as psycopg2 would encode str.
         self._encoding = encodings[self.conn.encoding]
         with self.conn.cursor() as cur:
-            cur.execute(read_sql("lock_object.sql"), {"lock_name": f"salesforce.{self.spec.table}"})
+            lock_object(
+                cur, f"salesforce.{self.spec.table}", self.waits.object_lock_wait, self.waits.lock_timeout
+            )
             cur.execute(sql_template("target_is_empty.sql", target=self.target))
             self.direct = bool(cur.fetchone()[0]) and self.direct_when_empty
+            cur.execute(sql_template("create_rejected_ids.sql", rejected=self.rejected))
         if self.direct:
             self._seen_hashes = np.empty(0, dtype=np.int64)
             log.info(
@@ -317,8 +121,13 @@ class ObjectLoad:
             self._create_work_tables()
 
     def _create_work_tables(self) -> None:
+        from psycopg2 import sql
+
+        column_list = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         with self.conn.cursor() as cur:
-            cur.execute(sql_template("create_stage.sql", stage=self.stage, target=self.target))
+            cur.execute(
+                sql_template("create_stage.sql", stage=self.stage, target=self.target, columns=column_list)
+            )
             cur.execute(sql_template("create_extracted_ids.sql", extracted=self.extracted))
 
     def prepare_chunk(self, frame: pd.DataFrame) -> PreparedChunk | None:
@@ -423,12 +232,16 @@ class ObjectLoad:
 
         if not rejects:
             return
+        # Only well-formed Ids of this object can name a row of the table.
+        ids = [(r.record_id,) for r in rejects if is_valid_id(r.record_id, self.spec.key_prefix)]
         with self.conn.cursor() as cur:
             execute_values(
                 cur,
                 read_sql("insert_reject.sql"),
                 [(self.dag_run_id, self.spec.name, r.record_id, r.reason, r.raw_record) for r in rejects],
             )
+            if ids:
+                execute_values(cur, sql_template("record_rejected_ids.sql", rejected=self.rejected), ids)
 
     def unverified_ids(self) -> list[str]:
         """Guarded path: extracted Ids not in the table at their extracted SystemModstamp or newer."""
@@ -466,7 +279,12 @@ class ObjectLoad:
             return 0  # the table was empty: every row in it was just extracted
         with self.conn.cursor() as cur:
             cur.execute(
-                sql_template("mark_missing_deleted.sql", target=self.target, extracted=self.extracted),
+                sql_template(
+                    "mark_missing_deleted.sql",
+                    target=self.target,
+                    extracted=self.extracted,
+                    rejected=self.rejected,
+                ),
                 {
                     "extracted_at": self.extracted_at,
                     "dag_run_id": self.dag_run_id,
@@ -495,16 +313,9 @@ class ObjectLoad:
         self.conn.rollback()
 
 
-def has_loaded_successfully(conn: PgConnection, sobject: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute(read_sql("last_success.sql"), {"sobject": sobject})
-        (finished,) = cur.fetchone()
-    conn.commit()
-    return finished is not None
-
-
 def audit_start(conn: PgConnection, **values: Any) -> int:
-    """Record that a load began; its own transaction, so the row survives a failed load."""
+    """Record that a load began in its own transaction (for callers without an attempt session)."""
+    values.setdefault("try_number", None)
     with conn.cursor() as cur:
         cur.execute(read_sql("audit_start.sql"), values)
         (audit_id,) = cur.fetchone()
@@ -513,6 +324,8 @@ def audit_start(conn: PgConnection, **values: Any) -> int:
 
 
 def audit_finish(conn: PgConnection, **values: Any) -> None:
+    for column in ("live_salesforce", "live_warehouse", "live_difference"):
+        values.setdefault(column, None)
     with conn.cursor() as cur:
         cur.execute(read_sql("audit_finish.sql"), values)
     conn.commit()

@@ -21,11 +21,12 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from salesforce_pipeline import load, sync
+from salesforce_pipeline import budget, load, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 from salesforce_pipeline.objects import ACCOUNT, CONTACT
 from salesforce_pipeline.settings import PipelineSettings
 from salesforce_pipeline.transform import id_checksum, snake_case, transform_records
+from salesforce_pipeline.warehouse import apply_schema
 from tests.support.pipeline import salesforce_connection_json
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ def hook_factory(sf_emulator, monkeypatch):
 @pytest.fixture
 def conn(warehouse):
     connection = psycopg2.connect(warehouse)
-    load.apply_schema(connection, {})
+    apply_schema(connection)
     yield connection
     connection.close()
 
@@ -279,7 +280,7 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
     ]
     connection = psycopg2.connect(url, cursor_factory=CountingCursor)
     try:
-        load.apply_schema(connection, {})
+        apply_schema(connection)
         with connection.cursor() as cur:
             cur.execute("TRUNCATE salesforce.account")
         connection.commit()
@@ -319,12 +320,13 @@ def test_loading_takes_the_same_statements_for_ten_rows_or_ten_thousand(warehous
     assert many["copy"] == 4  # one COPY per chunk
     assert many["executemany"] == 0
     if loaded_before:
-        # begin: lock + emptiness check + stage + extracted-ids table; per chunk: truncate
-        # stage, record ids, upsert
-        assert many["execute"] == 4 + 3 * 4
+        # begin: the lock (between two lock_timeout settings) + emptiness check + rejected-ids,
+        # stage and extracted-ids tables; per chunk: truncate stage, record ids, upsert
+        assert many["execute"] == 7 + 3 * 4
     else:
-        # begin: lock + emptiness check; per chunk: the COPY straight into the table
-        assert many["execute"] == 2
+        # begin: the lock (between two lock_timeout settings) + emptiness check + rejected-ids
+        # table; per chunk: the COPY straight into the table
+        assert many["execute"] == 5
 
 
 # ----------------------------------------------------------------------------- 4. API budget
@@ -355,7 +357,7 @@ def test_an_over_budget_extraction_is_refused_before_anything_is_loaded(
     org.set_api_usage(15_000 - 5)  # after describe and COUNT(), 3 calls left; the run may use half
     hook = hook_factory()
 
-    with pytest.raises(sync.ApiBudgetExceeded) as refused:
+    with pytest.raises(budget.ApiBudgetExceeded) as refused:
         run_sync(hook, conn, CONTACT, method=method, rest_batch_size=200, chunk_size=100)
 
     message = str(refused.value)

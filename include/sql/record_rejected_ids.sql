@@ -1,0 +1,1 @@
+INSERT INTO {rejected} (id) VALUES %s;

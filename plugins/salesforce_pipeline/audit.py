@@ -1,0 +1,137 @@
+"""The audit trail: one row per attempt of one object's load, in `salesforce.load_audit`.
+
+An attempt's row is written before its first call to Salesforce and closed with its outcome,
+through a connection of its own (autocommit), so that:
+
+* a failure anywhere (login, describe, the budget check, the load) leaves a `failed` row, and a
+  rolled-back load does not take its audit row with it;
+* a note made in the middle of a load (the Bulk 2.0 job it created) is committed at once, while
+  the load's own transaction is still open on the other connection;
+* the attempt holds a session-level advisory lock for as long as its session lives. A worker
+  that is killed loses its session and the lock, so the next run of the object can tell its
+  `running` row is abandoned and close it, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline.sql_files import read_sql
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+log = logging.getLogger(__name__)
+
+ABANDONED = (
+    "attempt {dag_run_id} (try {try_number}) ended without recording its outcome: its worker or "
+    "its database session died while it ran. Closed by the next run of {sobject} ({closed_by})."
+)
+
+
+def side_connection(conn: PgConnection) -> PgConnection:
+    """A second, autocommit session to the same database as `conn`, with the same parameters."""
+    import psycopg2
+
+    parameters = dict(conn.info.dsn_parameters)
+    if conn.info.password:
+        parameters["password"] = conn.info.password
+    side = psycopg2.connect(**parameters)
+    side.autocommit = True
+    return side
+
+
+@dataclass
+class Attempt:
+    """One running attempt's audit row, and the session that holds its lock."""
+
+    conn: PgConnection
+    audit_id: int
+    sobject: str
+    dag_run_id: str
+
+    def finish(self, **values: Any) -> None:
+        """Record the outcome and release the attempt's lock."""
+        with self.conn.cursor() as cur:
+            cur.execute(read_sql("audit_finish.sql"), {"audit_id": self.audit_id, **values})
+            cur.execute(read_sql("attempt_unlock.sql"), {"audit_id": self.audit_id})
+
+    def record_bulk_job(self, job_id: str, query: str, created_at: datetime) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                read_sql("audit_bulk_job.sql"),
+                {"audit_id": self.audit_id, "job_id": job_id, "query": query, "created_at": created_at},
+            )
+
+    def previous_bulk_job(self, query: str) -> tuple[str, datetime] | None:
+        """The Bulk 2.0 job an earlier attempt of this run created for `query`, if any."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                read_sql("previous_bulk_job.sql"),
+                {
+                    "dag_run_id": self.dag_run_id,
+                    "sobject": self.sobject,
+                    "query": query,
+                    "audit_id": self.audit_id,
+                },
+            )
+            row = cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    def close_abandoned(self) -> int:
+        """Close the `running` rows of this object whose attempt is gone; returns how many."""
+        closed = 0
+        with self.conn.cursor() as cur:
+            cur.execute(
+                read_sql("running_attempts.sql"), {"sobject": self.sobject, "audit_id": self.audit_id}
+            )
+            for audit_id, dag_run_id, try_number, _started in cur.fetchall():
+                cur.execute(read_sql("attempt_is_gone.sql"), {"audit_id": audit_id})
+                if not cur.fetchone()[0]:
+                    continue  # its session still holds the lock: that attempt is alive
+                error = ABANDONED.format(
+                    dag_run_id=dag_run_id,
+                    try_number=try_number if try_number is not None else "?",
+                    sobject=self.sobject,
+                    closed_by=self.dag_run_id,
+                )
+                cur.execute(
+                    read_sql("close_abandoned_attempt.sql"),
+                    {"audit_id": audit_id, "closed_at": datetime.now(UTC), "error": error},
+                )
+                cur.execute(read_sql("attempt_unlock.sql"), {"audit_id": audit_id})
+                closed += cur.rowcount if cur.rowcount > 0 else 0
+                log.warning("%s: audit row %d closed as failed: %s", self.sobject, audit_id, error)
+        return closed
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def start_attempt(conn: PgConnection, **values: Any) -> Attempt:
+    """Write the attempt's `running` row on a side session of `conn` and take its lock.
+
+    `values` are the columns of include/sql/audit_start.sql (`try_number` may be None).
+    """
+    values.setdefault("try_number", None)
+    side = side_connection(conn)
+    try:
+        with side.cursor() as cur:
+            cur.execute(read_sql("audit_start.sql"), values)
+            (audit_id,) = cur.fetchone()
+            cur.execute(read_sql("attempt_lock.sql"), {"audit_id": audit_id})
+    except BaseException:
+        side.close()
+        raise
+    return Attempt(conn=side, audit_id=audit_id, sobject=values["sobject"], dag_run_id=values["dag_run_id"])
+
+
+def has_loaded_successfully(conn: PgConnection, sobject: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute(read_sql("last_success.sql"), {"sobject": sobject})
+        (finished,) = cur.fetchone()
+    conn.commit()
+    return finished is not None
