@@ -1,0 +1,338 @@
+"""The drift sweep: compare the whole object with Salesforce, and re-read exactly what differs.
+
+Incremental runs read a window of `SystemModstamp` with a short lookback. A record committed
+later than that lookback, a delete that fell outside every window, a row changed or lost in the
+warehouse by hand: none of them is in any window. On its cadence (setting `sweep`: daily,
+weekly, off) the sweep lists `Id, SystemModstamp, IsDeleted` of every record (queryAll; Bulk 2.0
+above `bulk_threshold`), compares the list with the table in one query, re-reads only the
+records that differ (by Id, ~300 per query) through the guarded upsert, and marks rows whose Id
+Salesforce no longer lists at all as deleted. No full refresh, and its API calls are budgeted
+like a load's.
+
+It holds the object's lock from listing to commit, so no load of the object writes between the
+comparison and the repair.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline import audit, budget, extract, load, warehouse
+from salesforce_pipeline.copy_format import copy_bytes
+from salesforce_pipeline.errors import SalesforcePipelineError
+from salesforce_pipeline.objects import ObjectSpec
+from salesforce_pipeline.sql_files import read_sql, sql_template
+from salesforce_pipeline.transform import is_valid_id, transform_columns
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+    from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+    from salesforce_pipeline.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+# Less than the cadence itself: a daily run scheduled at midnight that started a little earlier
+# than yesterday's must still find yesterday's sweep old enough.
+CADENCES = {"daily": timedelta(hours=20), "weekly": timedelta(days=6, hours=12)}
+LISTED_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
+LISTED_COLUMNS = ("id", "system_modstamp", "is_deleted")
+# Ids per re-read query: 300 quoted Ids keep the GET URL near 7 kB, well within Salesforce's limit.
+REREAD_BATCH = 300
+REASONS = ("missing", "stale", "missed_delete", "wrongly_deleted")
+
+
+class SweepListIncomplete(SalesforcePipelineError):
+    """The listing holds fewer records than Salesforce counts; nothing is marked or re-read."""
+
+    retryable = True
+
+
+@dataclass
+class SweepSummary:
+    sobject: str
+    method: str = ""
+    listed: int = 0
+    salesforce_count: int = 0
+    missing: int = 0
+    stale: int = 0
+    missed_delete: int = 0
+    wrongly_deleted: int = 0
+    purged: int = 0
+    reread: int = 0
+    rejected: int = 0
+    live_salesforce: int | None = None
+    live_warehouse: int | None = None
+    api_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def differences(self) -> int:
+        return self.missing + self.stale + self.missed_delete + self.wrongly_deleted + self.purged
+
+    def note(self) -> str:
+        return (
+            f"sweep compared {self.listed} Salesforce records with the table: {self.missing} missing "
+            f"(committed late or never loaded), {self.stale} older than Salesforce's version, "
+            f"{self.missed_delete} deletes missed, {self.wrongly_deleted} rows marked deleted while live; "
+            f"re-read {self.reread} and wrote them; {self.purged} rows Salesforce no longer has marked deleted"
+        )
+
+    def line(self) -> str:
+        """The one line per sweep a data team greps the task log for."""
+        return (
+            f"SWEEP {self.sobject}: method={self.method} listed={self.listed} missing={self.missing} "
+            f"stale={self.stale} missed_deletes={self.missed_delete} wrongly_deleted={self.wrongly_deleted} "
+            f"purged={self.purged} reread={self.reread} rejected={self.rejected} "
+            f"api_calls={self.api_calls} duration={self.seconds:.1f}s"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "differences": self.differences}
+
+
+def sweep_due(conn: PgConnection, sobject: str, cadence: str, now: datetime) -> bool:
+    """Whether the object's last whole comparison (a sweep or a full refresh) is `cadence` old."""
+    if cadence == "off":
+        return False
+    with conn.cursor() as cur:
+        cur.execute(read_sql("sweep_due.sql"), {"sobject": sobject})
+        (last,) = cur.fetchone()
+    conn.commit()
+    return last is None or now - last >= CADENCES[cadence]
+
+
+def run_sweep(
+    spec: ObjectSpec,
+    settings: PipelineSettings,
+    hook: SalesforcePipelineHook,
+    conn: PgConnection,
+    *,
+    dag_run_id: str,
+    extra_fields: tuple[str, ...] = (),
+    try_number: int | None = None,
+) -> SweepSummary:
+    """Compare `spec`'s table with Salesforce and heal what differs; audited as mode 'sweep'."""
+    waits = warehouse.Waits.from_settings(settings)
+    warehouse.apply_schema(conn, waits)
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    attempt = audit.start_attempt(
+        conn,
+        dag_run_id=dag_run_id,
+        sobject=spec.name,
+        mode="sweep",
+        method=None,
+        window_start=None,
+        window_end=started_at,
+        started_at=started_at,
+        try_number=try_number,
+    )
+    summary = SweepSummary(sobject=spec.name)
+    calls_before = hook.api_calls
+    try:
+        attempt.close_abandoned()
+        _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before)
+    except BaseException as exc:
+        try:
+            conn.rollback()
+        except Exception:
+            log.warning("%s: the warehouse session was already gone", spec.name)
+        failure = warehouse.translate(exc, f"{spec.name} sweep", waits)
+        _finish(attempt, summary, hook, calls_before, started, "failed", str(failure)[:2000])
+        attempt.close()
+        if failure is exc:
+            raise
+        raise failure from exc
+    _finish(attempt, summary, hook, calls_before, started, "success", None)
+    attempt.close()
+    log.info("%s", summary.line())
+    return summary
+
+
+def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before):
+    from psycopg2 import sql
+
+    plan = extract.plan_fields(spec, hook.describe_object(spec.name), extra_fields, hook.describe_object)
+    if plan.extra_columns:
+        warehouse.add_missing_columns(conn, spec.table, plan.extra_columns, waits)
+    count_soql = extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW)
+    summary.salesforce_count = hook.count(count_soql, include_deleted=True)
+    summary.method = "bulk2" if summary.salesforce_count > settings.bulk_threshold else "rest"
+    allowed = budget.check_budget(hook, spec, summary.salesforce_count, summary.method, settings)
+
+    loader = load.ObjectLoad(
+        conn,
+        spec,
+        plan.columns,
+        dag_run_id=dag_run_id,
+        extracted_at=started_at,
+        direct_when_empty=False,
+        waits=waits,
+    )
+    loader.begin()  # the object's lock, held to the commit
+    names = {
+        "listed": sql.Identifier(f"_sweep_listed_{spec.table}"),
+        "reread": sql.Identifier(f"_sweep_reread_{spec.table}"),
+    }
+    with conn.cursor() as cur:
+        cur.execute(sql_template("create_sweep_ids.sql", **names))
+    _list_records(spec, settings, hook, conn, names["listed"], summary, allowed, calls_before, loader)
+
+    with conn.cursor() as cur:
+        cur.execute(sql_template("sweep_listed_counts.sql", **names))
+        summary.listed, summary.live_salesforce = cur.fetchone()
+    recount = hook.count(count_soql, include_deleted=True)
+    if summary.listed < min(summary.salesforce_count, recount):
+        raise SweepListIncomplete(
+            f"{spec.name}: the sweep listed {summary.listed} records but Salesforce counts "
+            f"{min(summary.salesforce_count, recount)}; nothing was re-read or marked deleted"
+        )
+    with conn.cursor() as cur:
+        cur.execute(sql_template("sweep_differences.sql", target=loader.target, **names))
+        for reason, found in cur.fetchall():
+            setattr(summary, reason, found)
+        cur.execute(
+            sql_template("mark_purged_deleted.sql", target=loader.target, **names),
+            {"extracted_at": started_at, "dag_run_id": dag_run_id},
+        )
+        summary.purged = cur.rowcount
+
+    to_reread = summary.missing + summary.stale + summary.missed_delete + summary.wrongly_deleted
+    needed = math.ceil(to_reread / REREAD_BATCH)
+    left = allowed - (hook.api_calls - calls_before)
+    if needed > left:
+        raise budget.ApiBudgetExceeded(
+            f"{spec.name}: the sweep found {to_reread} records to re-read, about {needed} API calls, more "
+            f"than the {left} its budget has left; nothing was changed. Raise api_budget_share, or run a "
+            "full refresh in a quieter hour."
+        )
+    if to_reread:
+        _reread(spec, settings, hook, conn, names["reread"], plan, loader, summary)
+        problem = loader.verification_problem()
+        if problem:
+            raise load_error(spec, problem)
+    summary.live_warehouse = loader.count_live_rows()
+    loader.commit()
+    if summary.differences:
+        log.warning("%s: %s", spec.name, summary.note())
+    else:
+        log.info("%s: the sweep found the table equal to Salesforce (%d records)", spec.name, summary.listed)
+
+
+def load_error(spec: ObjectSpec, problem: str) -> SalesforcePipelineError:
+    from salesforce_pipeline.sync import DataLossDetected
+
+    return DataLossDetected(f"{spec.name} sweep: {problem}; rolled back")
+
+
+def _list_records(spec, settings, hook, conn, listed, summary, allowed, calls_before, loader) -> None:
+    """Stream Id, SystemModstamp and IsDeleted of every record into the `listed` temp table."""
+    from psycopg2 import sql
+    from psycopg2.extensions import encodings
+
+    soql = extract.build_soql(spec, LISTED_FIELDS, extract.FULL_REFRESH_WINDOW)
+    kinds = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
+    progress = extract.Progress(f"{spec.name} sweep")
+    if summary.method == "bulk2":
+        chunks = extract.bulk_chunks(
+            hook,
+            soql,
+            LISTED_FIELDS,
+            chunk_size=settings.chunk_size,
+            page_size=settings.bulk_page_size,
+            poll_seconds=settings.bulk_poll_seconds,
+            progress=progress,
+            max_polls=max(
+                1,
+                allowed
+                - (hook.api_calls - calls_before)
+                - extract.bulk_page_calls(summary.salesforce_count, settings.bulk_page_size)
+                - 2,
+            ),
+            max_wait=settings.bulk_max_wait_seconds,
+        )
+    else:
+        chunks = extract.rest_chunks(
+            hook,
+            soql,
+            LISTED_FIELDS,
+            chunk_size=settings.chunk_size,
+            batch_size=settings.rest_batch_size,
+            progress=progress,
+        )
+    copy = sql.SQL("COPY {} (id, system_modstamp, is_deleted) FROM STDIN").format(listed)
+    encoding = encodings[conn.encoding]
+    with conn.cursor() as cur:
+        statement = copy.as_string(cur)
+        for chunk in chunks:
+            result = transform_columns(chunk, LISTED_FIELDS, kinds, key_prefix=spec.key_prefix)
+            summary.rejected += len(result.rejects)
+            if len(result.frame):
+                cur.copy_expert(statement, copy_bytes(result.frame, LISTED_COLUMNS, (), encoding))
+
+
+def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
+    """Re-read the differing records by Id and load them through the guarded upsert."""
+    from psycopg2 import sql
+
+    with conn.cursor(name=f"sweep_reread_{spec.table}") as ids:
+        ids.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(reread))
+        while batch := [row[0] for row in ids.fetchmany(REREAD_BATCH)]:
+            quoted = ", ".join(f"'{record_id}'" for record_id in batch if is_valid_id(record_id))
+            if not quoted:
+                continue
+            soql = f"SELECT {', '.join(plan.fields)} FROM {spec.name} WHERE Id IN ({quoted})"
+            progress = extract.Progress(f"{spec.name} sweep re-read")
+            for chunk in extract.rest_chunks(
+                hook,
+                soql,
+                plan.fields,
+                chunk_size=settings.chunk_size,
+                batch_size=settings.rest_batch_size,
+                progress=progress,
+            ):
+                result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
+                loader.write_rejects(result.rejects)
+                summary.rejected += len(result.rejects)
+                loader.load_chunk(result.frame)
+                summary.reread += len(result.frame)
+
+
+def _finish(attempt, summary, hook, calls_before, started, status, error) -> None:
+    summary.api_calls = hook.api_calls - calls_before
+    summary.seconds = time.monotonic() - started
+    usage = hook.api_usage
+    live_difference = (
+        summary.live_warehouse - summary.live_salesforce
+        if summary.live_warehouse is not None and summary.live_salesforce is not None
+        else None
+    )
+    try:
+        attempt.finish(
+            method=summary.method or None,
+            extracted=summary.listed,
+            upserted=summary.reread,
+            deleted=summary.purged,
+            rejected=summary.rejected,
+            api_calls=summary.api_calls,
+            api_usage_after=f"{usage[0]}/{usage[1]}" if usage else None,
+            salesforce_count=summary.salesforce_count,
+            count_difference=summary.differences,
+            count_note=summary.note() if status == "success" else None,
+            live_salesforce=summary.live_salesforce,
+            live_warehouse=summary.live_warehouse,
+            live_difference=live_difference,
+            finished_at=datetime.now(UTC),
+            status=status,
+            error=error,
+        )
+    except Exception:
+        log.warning("%s: could not record the sweep's outcome in salesforce.load_audit", summary.sobject)
+        if status == "success":
+            raise

@@ -1,0 +1,170 @@
+"""The drift sweep against the emulator and a real Postgres: it finds each kind of drift, re-reads
+only the records that differ, and changes nothing when nothing differs or the budget says no."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg2
+import pytest
+
+from salesforce_pipeline import budget, sweep, sync
+from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+from salesforce_pipeline.objects import CONTACT
+from salesforce_pipeline.settings import PipelineSettings
+from salesforce_pipeline.warehouse import apply_schema
+from tests.support.pipeline import salesforce_connection_json
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+pytestmark = pytest.mark.emulator(accounts=20, contacts=250, seed=2020, now=NOW)
+
+
+def settings(**overrides: Any) -> PipelineSettings:
+    values: dict[str, Any] = {"chunk_size": 100, "rest_batch_size": 200, "bulk_poll_seconds": 0.0}
+    values.update(overrides)
+    return PipelineSettings(**values)
+
+
+@pytest.fixture
+def hook(sf_emulator, monkeypatch):
+    sf_emulator.org.set_clock(NOW)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT",
+        salesforce_connection_json(sf_emulator, extra={"retry_base_seconds": 0.05}),
+    )
+    return SalesforcePipelineHook()
+
+
+@pytest.fixture
+def conn(warehouse):
+    connection = psycopg2.connect(warehouse)
+    apply_schema(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def loaded(hook, conn):
+    """Contacts loaded by a full refresh, as a first run would."""
+    request = sync.SyncRequest(
+        spec=CONTACT,
+        settings=settings(),
+        dag_run_id="first",
+        interval_start=NOW - timedelta(days=1),
+        interval_end=NOW,
+        full_refresh=True,
+    )
+    sync.sync_object(request, hook, conn)
+    return conn
+
+
+def execute(conn, statement: str, params: Any = None) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        rows = cur.fetchall() if cur.description else []
+    conn.commit()
+    return rows
+
+
+def contact_rows(conn) -> dict[str, tuple]:
+    rows = execute(conn, "SELECT id, system_modstamp, is_deleted, last_name FROM salesforce.contact")
+    return {row[0]: row[1:] for row in rows}
+
+
+def run(hook, conn, **overrides) -> sweep.SweepSummary:
+    return sweep.run_sweep(CONTACT, settings(**overrides), hook, conn, dag_run_id="sweep-run")
+
+
+@pytest.mark.parametrize("method", ["rest", "bulk2"])
+def test_every_kind_of_drift_is_found_and_healed(sf_emulator, hook, loaded, method):
+    org = sf_emulator.org
+    live = [r for r in org.snapshot("Contact") if not r["IsDeleted"]]
+    late = org.insert("Contact", {"LastName": "Late"}, NOW - timedelta(days=2))  # never in any window
+    org.update("Contact", live[0]["Id"], {"LastName": "Changed unseen"}, NOW - timedelta(days=2))
+    execute(
+        loaded,
+        "UPDATE salesforce.contact SET system_modstamp = system_modstamp - interval '1 day' WHERE id = %s",
+        (live[0]["Id"],),
+    )
+    org.delete("Contact", live[1]["Id"])  # a delete no window saw
+    execute(loaded, "UPDATE salesforce.contact SET is_deleted = true WHERE id = %s", (live[2]["Id"],))
+    org.delete("Contact", live[3]["Id"])
+    org.purge("Contact", live[3]["Id"])  # gone from Salesforce altogether
+    before = contact_rows(loaded)
+
+    summary = run(hook, loaded, bulk_threshold=0 if method == "bulk2" else 10**6)
+
+    assert summary.method == method
+    assert (
+        summary.missing,
+        summary.stale,
+        summary.missed_delete,
+        summary.wrongly_deleted,
+        summary.purged,
+    ) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert summary.reread == 4
+    after = contact_rows(loaded)
+    assert after[late][1:] == (False, "Late")
+    assert after[live[0]["Id"]][2] == "Changed unseen"
+    assert after[live[1]["Id"]][1] is True
+    assert after[live[2]["Id"]][1] is False
+    assert after[live[3]["Id"]][1] is True
+    untouched = set(before) - {live[i]["Id"] for i in range(4)}
+    assert {i: after[i] for i in untouched} == {i: before[i] for i in untouched}, "nothing else changes"
+    (row,) = execute(
+        loaded,
+        "SELECT mode, status, upserted, deleted, count_difference, count_note, live_difference "
+        "FROM salesforce.load_audit WHERE mode = 'sweep'",
+    )
+    assert row[:5] == ("sweep", "success", 4, 1, 5)
+    assert "1 missing" in row[5]
+    assert row[6] == 0
+
+
+def test_nothing_differs_nothing_is_reread(sf_emulator, hook, loaded):
+    before = execute(loaded, "SELECT id, _extracted_at, _dag_run_id FROM salesforce.contact ORDER BY id")
+    calls = hook.api_calls
+    summary = run(hook, loaded)
+    assert summary.differences == 0
+    assert summary.reread == 0
+    assert (
+        execute(loaded, "SELECT id, _extracted_at, _dag_run_id FROM salesforce.contact ORDER BY id") == before
+    )
+    # a count, 2 pages of 200 for 250 records, a recount
+    assert hook.api_calls - calls <= 4
+
+
+def test_the_budget_refusal_changes_nothing(sf_emulator, hook, loaded):
+    org = sf_emulator.org
+    for record in org.snapshot("Contact")[:10]:
+        org.update("Contact", record["Id"], {"Title": "unseen"}, NOW - timedelta(days=3))
+        execute(
+            loaded,
+            "UPDATE salesforce.contact SET system_modstamp = system_modstamp - interval '5 days' WHERE id = %s",
+            (record["Id"],),
+        )
+    before = contact_rows(loaded)
+    org.set_api_usage(org.api_usage[1] - 8)  # 8 calls left: 4 for this run, all spent on the listing
+    with pytest.raises(budget.ApiBudgetExceeded):
+        run(hook, loaded)
+    assert contact_rows(loaded) == before
+    (status,) = execute(loaded, "SELECT status FROM salesforce.load_audit WHERE mode = 'sweep'")
+    assert status == ("failed",)
+
+
+def test_a_sweep_is_due_by_its_cadence(loaded):
+    # The full refresh that loaded the table compared every record: it counts as a sweep.
+    now = datetime.now(UTC)
+    assert not sweep.sweep_due(loaded, "Contact", "daily", now)
+    assert sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=21))
+    assert not sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=3))
+    assert sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=7))
+    assert not sweep.sweep_due(loaded, "Contact", "off", now + timedelta(days=365))
+    assert sweep.sweep_due(loaded, "Account", "weekly", now), "never compared"
