@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
 from salesforce_pipeline.notifications import notify_failure
-from salesforce_pipeline.tasks import prepare_warehouse, sync_salesforce_object
+from salesforce_pipeline.tasks import prepare_warehouse, sweep_salesforce_object, sync_salesforce_object
 
 # Named after the tables, so downstream DAGs can be scheduled on "Accounts/Contacts refreshed".
 ACCOUNT_TABLE = Asset(name="warehouse.salesforce.account")
@@ -54,6 +54,10 @@ CONTACT_TABLE = Asset(name="warehouse.salesforce.contact")
         ),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=20),
+        # No task runs unbounded: a hung attempt is stopped and retried (its audit row says so).
+        "execution_timeout": timedelta(
+            minutes=float(os.environ.get("SALESFORCE_PIPELINE_TASK_TIMEOUT_MINUTES", "360"))
+        ),
         "on_failure_callback": notify_failure,
     },
     params={
@@ -67,6 +71,7 @@ CONTACT_TABLE = Asset(name="warehouse.salesforce.contact")
             ["Account", "Contact"],
             type="array",
             items={"type": "string", "enum": ["Account", "Contact"]},
+            minItems=1,
             title="Objects",
             description="Which Salesforce objects this run loads.",
         ),
@@ -80,10 +85,14 @@ CONTACT_TABLE = Asset(name="warehouse.salesforce.contact")
     },
 )
 def salesforce_to_postgres():
-    prepare = task(task_id="prepare_warehouse")(prepare_warehouse)()
+    prepare = task(task_id="prepare_warehouse", execution_timeout=timedelta(minutes=15))(prepare_warehouse)()
     sync_account = task(task_id="sync_account", outlets=[ACCOUNT_TABLE])(sync_salesforce_object)("Account")
     sync_contact = task(task_id="sync_contact", outlets=[CONTACT_TABLE])(sync_salesforce_object)("Contact")
+    sweep_account = task(task_id="sweep_account", outlets=[ACCOUNT_TABLE])(sweep_salesforce_object)("Account")
+    sweep_contact = task(task_id="sweep_contact", outlets=[CONTACT_TABLE])(sweep_salesforce_object)("Contact")
     prepare >> [sync_account, sync_contact]
+    sync_account >> sweep_account
+    sync_contact >> sweep_contact
 
 
 salesforce_to_postgres()

@@ -75,6 +75,9 @@ def check_dag_folder(folder: Path) -> list[str]:
         low_retries = sorted(task.task_id for task in dag.tasks if (task.retries or 0) < 2)
         if low_retries:
             problems.append(f"{dag_id}: tasks with retries < 2: {low_retries}")
+        unbounded = sorted(task.task_id for task in dag.tasks if task.execution_timeout is None)
+        if unbounded:
+            problems.append(f"{dag_id}: tasks without an execution_timeout: {unbounded}")
         if not (dag.doc_md or "").strip():
             problems.append(f"{dag_id}: has no doc_md")
     return problems

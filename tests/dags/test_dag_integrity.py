@@ -20,7 +20,14 @@ def test_the_pipeline_dag_is_there_with_its_tasks():
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     dag = bag.dags["salesforce_to_postgres"]
-    assert {t.task_id for t in dag.tasks} == {"prepare_warehouse", "sync_account", "sync_contact"}
+    assert {t.task_id for t in dag.tasks} == {
+        "prepare_warehouse",
+        "sync_account",
+        "sync_contact",
+        "sweep_account",
+        "sweep_contact",
+    }
+    assert all(t.execution_timeout is not None for t in dag.tasks)
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert set(dag.params.keys()) >= {"full_refresh", "objects", "extraction_method"}
 
@@ -39,6 +46,7 @@ def bad_dag_problems() -> list[str]:
         "bad_no_policy: has no tags",
         "bad_no_policy: tasks with retries < 2",
         "bad_no_policy: has no doc_md",
+        "bad_no_policy: tasks without an execution_timeout",
     ],
 )
 def test_the_policy_catches_each_broken_rule(bad_dag_problems, expected):

@@ -186,7 +186,9 @@ def test_an_unknown_configured_field_fails_before_anything_is_extracted(pipeline
         r for r in sf_emulator.org.requests if "FROM Account" in urllib.parse.unquote_plus(r["path"])
     ]
     assert account_queries == [], "nothing may be extracted once the configuration is known to be wrong"
-    assert [a["sobject"] for a in pipeline.audit()] == ["Contact"]
+    audit = sorted((a["sobject"], a["status"]) for a in pipeline.audit())
+    assert audit == [("Account", "failed"), ("Contact", "success")], "every attempt is audited"
+    assert "Helth_Score__c" in next(a["error"] for a in pipeline.audit() if a["sobject"] == "Account")
 
 
 def test_a_value_postgres_cannot_hold_is_rejected_with_its_reason_and_counted(pipeline, sf_emulator):

@@ -280,6 +280,11 @@ def test_the_worker_killed_mid_load_then_the_task_retried(pipeline, sf_emulator,
         conn.close()
     dag_run = pipeline.run(DAY)  # the retry
     assert dag_run.state == "success", states(dag_run)
+    audit = pipeline.audit()
+    assert [a for a in audit if a["status"] == "running"] == [], "the killed attempt's row is closed"
+    (killed,) = [a for a in audit if a["sobject"] == "Contact" and a["status"] == "failed"]
+    assert "ended without recording its outcome" in killed["error"]
+    assert killed["finished_at"] is not None
     rows, problems = compare(pipeline)
     record("worker SIGKILLed mid-load, then the task retried", 2, 1, rows, problems)
 

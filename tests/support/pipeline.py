@@ -101,6 +101,16 @@ class Pipeline:
         finally:
             conn.close()
 
+    def execute(self, sql: str, params: Any = None) -> None:
+        """Change the warehouse behind the pipeline's back, as a user or a test would."""
+        conn = psycopg2.connect(self.warehouse_url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+            conn.commit()
+        finally:
+            conn.close()
+
     def audit(self) -> list[dict[str, Any]]:
         conn = psycopg2.connect(self.warehouse_url)
         try:

@@ -1,4 +1,4 @@
-"""A DAG that breaks the project's rules on purpose (owner, tags, retries, doc_md)."""
+"""A DAG that breaks the project's rules on purpose (owner, tags, retries, execution_timeout, doc_md)."""
 
 from datetime import datetime
 
