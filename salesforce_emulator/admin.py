@@ -147,6 +147,16 @@ def _route(
                 value = payload["concurrent_limit"]
                 org.concurrent_limit = None if value is None else int(value)
         return 200, {"api_usage": _usage(emulator), "concurrent_limit": org.concurrent_limit}
+    if head == "bulk":
+        if method == "POST" and "in_progress_polls" in payload:
+            org.set_bulk_in_progress_polls(int(payload["in_progress_polls"]))
+        return 200, {
+            "in_progress_polls": org.bulk_in_progress_polls,
+            "jobs": [
+                {"id": j.id, "operation": j.operation, "state": j.state, "polls": j.polls}
+                for j in org.bulk_jobs.all()
+            ],
+        }
     if head == "query" and method == "POST":
         soql = payload.get("q")
         if not isinstance(soql, str):

@@ -100,12 +100,17 @@ class Cursor:
 
 class CursorStore:
     """Open query cursors, at most *max_per_user* per user (oldest released first, like
-    Salesforce), each released after its last page or 15 minutes of inactivity."""
+    Salesforce), each released after its last page or 15 minutes of inactivity.
+
+    Inactivity is measured on *clock* (seconds): the emulator passes the org clock, so a test
+    that advances it past 15 minutes finds the cursor gone, as a slow client would.
+    """
 
     IDLE_SECONDS = 15 * 60
 
-    def __init__(self, max_per_user: int):
+    def __init__(self, max_per_user: int, clock: Callable[[], float] = time.monotonic):
         self.max_per_user = max_per_user
+        self._clock = clock
         self._lock = threading.Lock()
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._counter = 0
@@ -122,7 +127,7 @@ class CursorStore:
         with self._lock:
             self._counter += 1
             cursor_id = make_ids("01g", self._counter, 1)[0]
-            cursor = Cursor(cursor_id, user_id, entries, render, include_deleted, batch, time.monotonic())
+            cursor = Cursor(cursor_id, user_id, entries, render, include_deleted, batch, self._clock())
             self._cursors[cursor_id] = cursor
             mine = [c for c in self._cursors.values() if c.user_id == user_id]
             for old in mine[: max(0, len(mine) - self.max_per_user)]:
@@ -131,7 +136,7 @@ class CursorStore:
 
     def get(self, cursor_id: str) -> Cursor | None:
         """The cursor, if still open; touching it resets its idle timer."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             for cid in [c.id for c in self._cursors.values() if now - c.last_used > self.IDLE_SECONDS]:
                 del self._cursors[cid]
@@ -194,16 +199,21 @@ def query(
     return Response(200, _page(len(entries), next_url, [render(e) for e in entries[:batch]]))
 
 
+def _invalid_locator() -> Response:
+    # What Salesforce answers for a cursor it released (the user's 11th opened) or expired.
+    return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+
+
 def query_more(org: Org, version: str, locator: str, options: str | None) -> Response:
     """``GET /query/{cursor}-{offset}``: the next page of a snapshot."""
     cursor_id, _, offset_text = locator.partition("-")
     cursor = org.cursors.get(cursor_id)
     if cursor is None or not offset_text.isdigit():
-        return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return _invalid_locator()
     start = int(offset_text)
     total = len(cursor.entries)
     if start > total:
-        return error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        return _invalid_locator()
     batch = parse_batch_size(options, cursor.batch_size)
     end = min(total, start + batch)
     page = [cursor.render(e) for e in cursor.entries[start:end]]

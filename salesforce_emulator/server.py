@@ -512,7 +512,8 @@ class Emulator:
             connected_apps=connected_apps,
             **org_options,
         )
-        self.org.cursors = rest.CursorStore(self.org.max_open_cursors)
+        org = self.org
+        self.org.cursors = rest.CursorStore(org.max_open_cursors, clock=lambda: org.now().timestamp())
         self.org.bulk_jobs = BulkJobStore()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

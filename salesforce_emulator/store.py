@@ -327,6 +327,18 @@ class Org:
             self._api_used += 1
             return True
 
+    # ----------------------------------------------------------------------------- bulk jobs
+    def set_bulk_in_progress_polls(self, polls: int) -> None:
+        """Make Bulk 2.0 jobs answer InProgress to this many status polls before JobComplete.
+
+        Applies to jobs already running too (a job compares its own polls with it on every
+        poll); a huge number keeps jobs running "forever", for clients' give-up paths.
+        """
+        if polls < 0:
+            raise ValueError("in_progress_polls must be >= 0")
+        with self.lock:
+            self.bulk_in_progress_polls = polls
+
     # ----------------------------------------------------------------------------- counters
     def record_call(self, kind: str) -> None:
         """Count one request of endpoint *kind* (done by the HTTP layer)."""

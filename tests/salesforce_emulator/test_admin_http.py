@@ -73,3 +73,22 @@ def test_clock_fields_limits_faults_counters(sf_emulator: Emulator) -> None:
     assert requests.get(f"{base}/nothing").status_code == 404
     assert requests.post(f"{base}/counters/reset").json() == {"ok": True}
     assert requests.get(f"{base}/requests").json() == []
+
+
+def test_bulk_jobs_kept_in_progress(sf_emulator: Emulator) -> None:
+    base = f"{sf_emulator.base_url}/__admin"
+    assert requests.post(f"{base}/bulk", json={"in_progress_polls": 5}).json() == {
+        "in_progress_polls": 5,
+        "jobs": [],
+    }
+    assert sf_emulator.org.bulk_in_progress_polls == 5
+    sf = sf_emulator.salesforce()
+    client = sf.bulk2.Contact._client
+    job = client.create_job("query", "SELECT Id FROM Contact")
+    client.get_job(job["id"], True)
+    assert requests.get(f"{base}/bulk").json()["jobs"] == [
+        {"id": job["id"], "operation": "query", "state": "InProgress", "polls": 1}
+    ]
+    bad = requests.post(f"{base}/bulk", json={"in_progress_polls": -1})
+    assert bad.status_code == 400
+    assert "in_progress_polls" in bad.json()["error"]

@@ -147,3 +147,27 @@ def test_snapshot_at_creation(sf_emulator: Emulator, sf: Salesforce) -> None:
         json.loads(json.dumps(client.get_job(job["id"], True)))["numberRecordsProcessed"]
         == result["number_of_records"]
     )
+
+
+def test_abort_is_an_api_call(sf_emulator: Emulator, sf: Salesforce) -> None:
+    client = sf.bulk2.Contact._client
+    job = client.create_job("query", "SELECT Id FROM Contact")
+    used = sf_emulator.org.api_usage[0]
+    client.abort_job(job["id"], True)
+    assert sf_emulator.org.api_usage[0] == used + 1
+    assert sf_emulator.org.counters["bulk2_abort"] == 1
+    assert sf_emulator.org.bulk_jobs.get(job["id"]).state == "Aborted"
+
+
+def test_jobs_can_be_kept_in_progress(sf_emulator: Emulator, sf: Salesforce) -> None:
+    client = sf.bulk2.Contact._client
+    running = client.create_job("query", "SELECT Id FROM Contact")
+    sf_emulator.org.set_bulk_in_progress_polls(3)
+    states = [client.get_job(running["id"], True)["state"] for _ in range(4)]
+    assert states == ["InProgress", "InProgress", "InProgress", "JobComplete"]
+    sf_emulator.org.set_bulk_in_progress_polls(10**9)  # "forever", also for a job already running
+    forever = client.create_job("query", "SELECT Id FROM Contact")
+    assert {client.get_job(forever["id"], True)["state"] for _ in range(50)} == {"InProgress"}
+    assert sf_emulator.org.bulk_jobs.get(forever["id"]).polls == 50
+    with pytest.raises(ValueError, match="in_progress_polls"):
+        sf_emulator.org.set_bulk_in_progress_polls(-1)

@@ -245,3 +245,32 @@ def test_cursor_limit_releases_oldest(sf_emulator_factory) -> None:
     with pytest.raises(SalesforceMalformedRequest):
         sf.query_more(pages[0]["nextRecordsUrl"], identifier_is_url=True)
     assert sf.query_more(pages[2]["nextRecordsUrl"], identifier_is_url=True)["records"]
+
+
+@pytest.mark.emulator(contacts=450)
+def test_an_eleventh_cursor_releases_the_users_oldest(sf_emulator: Emulator) -> None:
+    # Two clients logged in as the same user share the per-user limit of 10 open cursors.
+    first, other = sf_emulator.salesforce(), sf_emulator.salesforce()
+    oldest = first.query("SELECT Id FROM Contact", headers=BATCH_200)["nextRecordsUrl"]
+    later = [other.query("SELECT Id FROM Contact", headers=BATCH_200)["nextRecordsUrl"] for _ in range(9)]
+    assert first.query_more(oldest, identifier_is_url=True)["records"], "ten cursors are still allowed"
+    other.query("SELECT Id FROM Contact", headers=BATCH_200)  # the user's 11th
+    with pytest.raises(SalesforceMalformedRequest) as released:
+        first.query_more(oldest, identifier_is_url=True)
+    assert released.value.content == [
+        {"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}
+    ]
+    assert other.query_more(later[0], identifier_is_url=True)["records"]
+
+
+@pytest.mark.emulator(contacts=450)
+def test_a_cursor_idle_for_15_minutes_of_the_org_clock_expires(sf_emulator: Emulator, sf: Salesforce) -> None:
+    kept = sf.query("SELECT Id FROM Contact", headers=BATCH_200)["nextRecordsUrl"]
+    idle = sf.query("SELECT Id FROM Contact", headers=BATCH_200)["nextRecordsUrl"]
+    sf_emulator.org.advance_clock(14 * 60)
+    kept = sf.query_more(kept, identifier_is_url=True)["nextRecordsUrl"]  # used: its idle time restarts
+    sf_emulator.org.advance_clock(2 * 60)
+    with pytest.raises(SalesforceMalformedRequest) as expired:
+        sf.query_more(idle, identifier_is_url=True)
+    assert expired.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+    assert sf.query_more(kept, identifier_is_url=True)["records"]
