@@ -61,7 +61,9 @@ class SalesforceDailyLimitExceeded(SalesforcePipelineError):
 
 
 class SalesforceTransientError(SalesforcePipelineError):
-    """A temporary failure (503, dropped connection, timeout, concurrent limit) outlived the retries."""
+    """A temporary failure (503, dropped connection, timeout, concurrent limit) outlived the retries,
+    or one that only a fresh start can get past: a query cursor Salesforce released
+    (INVALID_QUERY_LOCATOR) cannot be fetched again, but the query can be run again."""
 
     retryable = True
 

@@ -24,26 +24,32 @@ from salesforce_pipeline.hooks.pages import _read_csv_page, _read_json, csv_page
 
 FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 RESUMABLE_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete"})
-# A job's status is asked for less and less often: each interval is 1.5 times the one before,
-# up to 16 times the configured one (2 s -> 32 s), so an hour-long job costs ~120 polls, not 1,800.
+# A job's status is asked for less and less often: each pause is 1.5 times the one before, up
+# to 30 s (or the configured interval, if longer), so an hour-long job costs ~130 polls, not 1,800.
 POLL_GROWTH = 1.5
-POLL_CAP_FACTOR = 16
+POLL_MAX_INTERVAL = 30.0
 # Failed jobs whose errorMessage says Salesforce broke, not the query: worth another try.
+# "InternalServerError", "UNKNOWN_EXCEPTION", "Unknown : Exception with unknown cause occurred",
+# "Timeout"/"QUERY_TIMEOUT", "Retried more than fifteen times" (its own retries of reading the
+# results ran out) are Salesforce's texts; an invalid query fails at creation or with its code.
 _TRANSIENT_JOB_FAILURE = re.compile(
-    r"internal ?server ?error|unknown_exception|server_unavailable|timed? ?out|timeout|try again",
+    r"internal ?server ?error|unknown_exception|exception with unknown cause|server_unavailable"
+    r"|timed? ?out|retried more than|try again",
     re.IGNORECASE,
 )
 
 
 def poll_intervals(first: float) -> Iterator[float]:
-    """The pauses between status polls: growing from `first` to POLL_CAP_FACTOR times it."""
-    interval, cap = first, first * POLL_CAP_FACTOR
+    """The pauses before each status poll: `first`, then 1.5 times longer each time, capped at
+    POLL_MAX_INTERVAL (or at `first` when that is longer)."""
+    interval, cap = first, max(first, POLL_MAX_INTERVAL)
     while True:
         yield interval
         interval = min(cap, interval * POLL_GROWTH)
 
 
 def job_failure_is_transient(error_message: str) -> bool:
+    """Whether a Failed job's errorMessage says Salesforce failed it (a rerun may pass)."""
     return bool(_TRANSIENT_JOB_FAILURE.search(error_message))
 
 
@@ -66,32 +72,46 @@ class Bulk2QueryMixin:
         the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``; read them with
         :func:`~salesforce_pipeline.hooks.pages.csv_page_lines`.
 
-        Creates the job (``query`` or ``queryAll``), polls it to ``JobComplete`` and follows
-        ``Sforce-Locator`` through the results. Every call refreshes an expired session and retries
-        transient failures; results are read with the API version that created the job.
+        Creates the job (``query`` or ``queryAll``), or resumes ``resume_job_id``, polls it to
+        ``JobComplete`` and follows ``Sforce-Locator`` through the results. Every call refreshes an
+        expired session and retries transient failures; results are read with the API version
+        that created the job. A job still running when ``max_polls`` or ``max_wait`` runs out is
+        aborted in Salesforce (one more API call) before the error is raised.
 
         :param max_records: ``maxRecords`` per results page.
-        :param poll_interval: seconds before the first status poll; later pauses grow (``poll_intervals``).
+        :param poll_interval: seconds before the first status poll; each later pause is 1.5 times
+            the one before, up to 30 s (:func:`poll_intervals`).
         :param max_wait: seconds the job may take; past them it is aborted (:class:`BulkJobWaitExhausted`).
-        :param max_polls: status polls the job may cost; past them it is aborted
-            (:class:`BulkJobBudgetExhausted`). None: no limit but ``max_wait``.
-        :param resume_job_id: a job an earlier attempt created for the same query: read instead of
-            creating another when it is still running or complete.
-        :param on_job_created: called with a new job's id as soon as it exists (to persist it).
+        :param max_polls: status polls the job may cost (the caller derives it from the run's API
+            budget); past them it is aborted (:class:`BulkJobBudgetExhausted`). None: only
+            ``max_wait`` limits the polls.
+        :param resume_job_id: the job an earlier attempt created for this query: when it is still
+            UploadComplete, InProgress or JobComplete (and of the same operation and API version)
+            its results are read and no job is created; otherwise a new job is created.
+        :param on_job_created: called with a new job's id as soon as Salesforce has created it
+            (the caller persists it so that its next attempt can resume the job).
         :raises SalesforceBulkJobError: the job ended Failed or Aborted (Salesforce's errorMessage);
             ``retryable`` when Salesforce failed it with an internal error or a timeout.
+        :raises BulkJobBudgetExhausted: ``max_polls`` polls were spent; the job was aborted.
+        :raises BulkJobWaitExhausted: ``max_wait`` seconds passed; the job was aborted.
         """
+        if max_polls is not None and max_polls < 1:
+            raise ValueError("max_polls must be at least 1, or None for no limit")
         client = self.get_conn()
+        version = self.settings.version
         # Fixed at creation: a job's results must be read with the version that created it.
-        jobs_url = f"https://{client.sf_instance}/services/data/v{self.settings.version}/jobs/query"
+        jobs_url = f"https://{client.sf_instance}/services/data/v{version}/jobs/query"
         operation = "queryAll" if include_deleted else "query"
-        job_id = self._resumable_job(jobs_url, resume_job_id, operation) if resume_job_id else None
-        if job_id is None:
+        resumed = self._resumable_job(resume_job_id, operation, version) if resume_job_id else None
+        if resume_job_id and resumed is not None:
+            job_id = resume_job_id
+        else:
             job_id = self._create_bulk_job(jobs_url, operation, soql)
             if on_job_created is not None:
                 on_job_created(job_id)
         job_url = f"{jobs_url}/{job_id}"
-        self._wait_for_bulk_job(job_id, job_url, poll_interval, max_wait, max_polls)
+        if resumed is None or resumed.get("state") != "JobComplete":
+            self._wait_for_bulk_job(job_id, job_url, poll_interval, max_wait, max_polls)
 
         locator: str | None = None
         pages = 0
@@ -117,13 +137,34 @@ class Bulk2QueryMixin:
                 break
         self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
 
-    def bulk2_query_pages(self, soql: str, **options: Any) -> Iterator[str]:
-        """Like :meth:`bulk2_query_csv_pages` (same options), each page as one string (NUL dropped)."""
-        for content in self.bulk2_query_csv_pages(soql, **options):
+    def bulk2_query_pages(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        max_records: int = 50000,
+        poll_interval: float = 2.0,
+        max_wait: float = 3600.0,
+        max_polls: int | None = None,
+        resume_job_id: str | None = None,
+        on_job_created: Callable[[str], None] | None = None,
+    ) -> Iterator[str]:
+        """Like :meth:`bulk2_query_csv_pages`, each page as one string (NUL characters dropped)."""
+        for content in self.bulk2_query_csv_pages(
+            soql,
+            include_deleted=include_deleted,
+            max_records=max_records,
+            poll_interval=poll_interval,
+            max_wait=max_wait,
+            max_polls=max_polls,
+            resume_job_id=resume_job_id,
+            on_job_created=on_job_created,
+        ):
             yield "".join(csv_page_lines(content))
 
     def bulk2_job_info(self, job_id: str) -> dict | None:
-        """A query job's status (``GET /jobs/query/{id}``), or None when Salesforce has no such job."""
+        """A query job's status (``GET /jobs/query/{id}``, one API call), or None when Salesforce
+        has no such job (deleted, or of another org)."""
         client = self.get_conn()
         url = f"https://{client.sf_instance}/services/data/v{self.settings.version}/jobs/query/{job_id}"
         try:
@@ -147,23 +188,49 @@ class Bulk2QueryMixin:
         self.log.info("Bulk 2.0 %s job %s created", operation, job_id)
         return job_id
 
-    def _resumable_job(self, jobs_url: str, job_id: str, operation: str) -> str | None:
-        """`job_id` when that job is still running or complete (and of this operation), else None."""
+    def _resumable_job(self, job_id: str, operation: str, version: str) -> dict | None:
+        """The status of `job_id` when it can be resumed (running or complete, same operation and
+        API version), else None."""
         info = self.bulk2_job_info(job_id)
-        state = info.get("state") if info else "gone"
-        if info and state in RESUMABLE_STATES and info.get("operation", operation) == operation:
-            self.log.info("Bulk 2.0 job %s of an earlier attempt is %s: resuming it", job_id, state)
-            return job_id
-        self.log.info("Bulk 2.0 job %s of an earlier attempt is %s: starting a new job", job_id, state)
-        return None
+        if info is None:
+            self.log.info(
+                "Bulk 2.0 job %s of an earlier attempt no longer exists: starting a new job", job_id
+            )
+            return None
+        state = info.get("state")
+        if state not in RESUMABLE_STATES:
+            self.log.info("Bulk 2.0 job %s of an earlier attempt is %s: starting a new job", job_id, state)
+            return None
+        job_operation, job_version = info.get("operation", operation), info.get("apiVersion", version)
+        if job_operation != operation or float(job_version) != float(version):
+            # Its results could only be read with the version that created it.
+            self.log.info(
+                "Bulk 2.0 job %s of an earlier attempt is a %s job of API v%s, not %s v%s: starting a new job",
+                job_id,
+                job_operation,
+                job_version,
+                operation,
+                version,
+            )
+            return None
+        self.log.info(
+            "Bulk 2.0 job %s of an earlier attempt is %s: resuming it instead of creating another",
+            job_id,
+            state,
+        )
+        return info
 
     def _wait_for_bulk_job(
         self, job_id: str, job_url: str, poll_interval: float, max_wait: float, max_polls: int | None = None
     ) -> None:
-        deadline = time.monotonic() + max_wait
+        """Poll the job until JobComplete; abort it when `max_polls` or `max_wait` runs out."""
+        started = time.monotonic()
+        deadline = started + max_wait
         pauses = poll_intervals(poll_interval)
         polls = 0
         while True:
+            # The pause comes first: a job just created is never complete yet.
+            self._sleep(max(0.0, min(next(pauses), deadline - time.monotonic())))
             info = self._api_call("GET", job_url, _read_json, what=f"Bulk 2.0 job {job_id} status")
             polls += 1
             state = info.get("state")
@@ -180,7 +247,11 @@ class Bulk2QueryMixin:
                 transient = state == "Failed" and job_failure_is_transient(reason)
                 raise SalesforceBulkJobError(
                     f"Bulk 2.0 query job {job_id} ended {state}: {reason}"
-                    + ("; Salesforce failed it on its side, so the task is retried" if transient else ""),
+                    + (
+                        "; Salesforce failed it on its side (not the query), so the task is retried"
+                        if transient
+                        else ""
+                    ),
                     job_id=job_id,
                     state=state,
                     retryable=transient,
@@ -190,25 +261,27 @@ class Bulk2QueryMixin:
                 raise BulkJobBudgetExhausted(
                     f"Bulk 2.0 query job {job_id} was still {state} after {polls} status polls, all the "
                     "run's API budget allowed; the job was aborted in Salesforce and nothing was loaded. "
-                    "Raise api_budget_share in Variable 'salesforce_to_postgres', or run when more of the "
-                    "daily allowance is left (retrying now would spend more of it).",
+                    "Not retried: a retry would spend more of the daily allowance. Raise api_budget_share "
+                    "in Variable 'salesforce_to_postgres', or run when more of the daily allowance is left.",
                     job_id=job_id,
                     state=state,
                 )
-            pause = next(pauses)
-            if time.monotonic() + pause > deadline:
+            waited = time.monotonic() - started
+            if waited >= max_wait:
                 self._abort_bulk_job(job_id, job_url)
                 raise BulkJobWaitExhausted(
-                    f"Bulk 2.0 query job {job_id} was still {state} after {max_wait:g} s "
-                    f"(bulk_max_wait_seconds); the job was aborted in Salesforce and nothing was loaded. "
-                    "Raise bulk_max_wait_seconds, or check Salesforce's status page for Bulk API delays.",
+                    f"Bulk 2.0 query job {job_id} was still {state} after {waited:.1f} s ({polls} status "
+                    f"polls), past the {max_wait:g} s allowed (bulk_max_wait_seconds); the job was aborted "
+                    "in Salesforce and nothing was loaded. Not retried: a retry would wait as long. Raise "
+                    "bulk_max_wait_seconds in Variable 'salesforce_to_postgres', or run when Salesforce's "
+                    "Bulk API is less busy (see its status page).",
                     job_id=job_id,
                     state=state,
                 )
-            self._sleep(pause)
 
     def _abort_bulk_job(self, job_id: str, job_url: str) -> None:
-        """Abort a job (``PATCH {"state": "Aborted"}``); a failure to abort is logged, not raised."""
+        """Abort a job (``PATCH {"state": "Aborted"}``, one API call); a failure to abort is
+        logged, not raised, so that it cannot hide why the job was given up."""
         try:
             self._api_call(
                 "PATCH",
@@ -218,6 +291,9 @@ class Bulk2QueryMixin:
                 json={"state": "Aborted"},
                 headers={"Accept": "application/json"},
             )
-            self.log.warning("Bulk 2.0 job %s aborted in Salesforce", job_id)
         except SalesforcePipelineError as exc:
-            self.log.warning("Bulk 2.0 job %s could not be aborted (%s); it may run on", job_id, exc)
+            self.log.warning(
+                "Bulk 2.0 job %s could not be aborted (%s); it may run on in Salesforce", job_id, exc
+            )
+        else:
+            self.log.warning("Bulk 2.0 job %s aborted in Salesforce", job_id)
