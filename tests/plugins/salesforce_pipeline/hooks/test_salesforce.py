@@ -338,6 +338,68 @@ def test_query_all_pages_include_deleted(
     assert sorted(r["Id"] for p in pages for r in p) == account_ids_truth(sf_emulator, include_deleted=True)
 
 
+# ------------------------------------------------------------------ released query cursors
+RELEASED = "released the query's cursor"
+
+
+@pytest.mark.emulator(accounts=700, contacts=10)
+def test_an_invalid_query_locator_is_transient_and_not_fetched_again(
+    make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
+) -> None:
+    sf_emulator.org.inject(
+        "http_error",
+        endpoint="query_more",
+        after=1,
+        status=400,
+        error_code="INVALID_QUERY_LOCATOR",
+        message="invalid query locator",
+    )
+    hook = make_hook("client_credentials")
+    with pytest.raises(SalesforceTransientError) as failed:
+        list(hook.query_pages("SELECT Id FROM Account", batch_size=200))
+    error = failed.value
+    assert error.retryable is True
+    for why in (
+        "INVALID_QUERY_LOCATOR",
+        RELEASED,
+        "more than 10 query cursors",
+        "15 minutes",
+        "runs the query again",
+    ):
+        assert why in str(error)
+    assert sf_emulator.org.counters["query_more"] == 2, "a released cursor is not asked for again"
+
+
+@pytest.mark.emulator(accounts=700, contacts=10)
+def test_a_cursor_released_by_the_same_users_11th_is_transient(
+    make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
+) -> None:
+    hook = make_hook("client_credentials")
+    pages = hook.query_pages("SELECT Id FROM Account", batch_size=200)
+    first = next(pages)
+    other = sf_emulator.salesforce()  # another client logged in as the same user
+    for _ in range(10):
+        other.query("SELECT Id FROM Account", headers={"Sforce-Query-Options": "batchSize=200"})
+    with pytest.raises(SalesforceTransientError, match=RELEASED):
+        list(pages)
+    # What the retried task does: run the query again, which now succeeds.
+    rerun = list(hook.query_pages("SELECT Id FROM Account", batch_size=200))
+    assert sorted(r["Id"] for p in rerun for r in p) == account_ids_truth(sf_emulator)
+    assert len(first) == 200
+
+
+@pytest.mark.emulator(accounts=700, contacts=10)
+def test_a_cursor_idle_for_15_minutes_is_transient(
+    make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
+) -> None:
+    hook = make_hook("client_credentials")
+    pages = hook.query_pages("SELECT Id FROM Account", batch_size=200)
+    next(pages)
+    sf_emulator.org.advance_clock(15 * 60 + 1)  # the consumer of the pages was slow
+    with pytest.raises(SalesforceTransientError, match=RELEASED):
+        next(pages)
+
+
 # ------------------------------------------------------------------ Bulk API 2.0
 @pytest.mark.emulator(accounts=250, contacts=10)
 @pytest.mark.parametrize("mode", MODES)
