@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test demo airflow airflow-status browser bench bench-emulator db down clean lock
+.PHONY: help install lint format test prove demo airflow airflow-status browser bench bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
@@ -16,6 +16,7 @@ help:
 	@echo "make airflow   a local Airflow UI wired to the emulator and the local Postgres"
 	@echo "make browser   install chromium + playwright for the browser test of the UI"
 	@echo "make bench     the performance benchmark (not part of make test)"
+	@echo "make prove     remove each safety mechanism once and show a test fails without it"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
 
@@ -51,6 +52,10 @@ test: $(STAMP) db
 	@# pytest exits 5 when it collected nothing: that must never count as a pass.
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m pytest $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
+
+# Each mutation runs in a throwaway copy of the tree; PROVE_ARGS="-k lock" picks some by name.
+prove: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/prove_protections.py $(PROVE_ARGS)
 
 demo: $(STAMP) db
 	@echo "==> running the demo: emulator + local Postgres + Airflow"

@@ -12,8 +12,10 @@ older version overwrite a newer one: backfills of old days, in any order, regres
 * **Params**: `full_refresh` re-reads every record and marks rows Salesforce no longer has as
   deleted; `objects` chooses Account and/or Contact; `extraction_method` forces REST or Bulk 2.0.
 * The first run of an object that has never loaded does a full refresh by itself.
-* Every object logs one `SUMMARY` line (counts, API calls, duration) and a row in
-  `salesforce.load_audit`; records that cannot be loaded are kept in `salesforce.load_rejects`.
+* Every object logs one `SUMMARY` line (counts, drift, API calls, duration) and each attempt has
+  a row in `salesforce.load_audit`; records that cannot be loaded are kept in `salesforce.load_rejects`.
+* `sweep_<object>` runs on the `sweep` setting's cadence (default weekly; skipped otherwise): it
+  compares every Id with Salesforce and re-reads exactly the records that differ.
 * A manual run for date D covers the day before D (`[D-1, D)`); a backfill from D1 to D2 covers
   each day D1..D2 as `[D, D+1)`.
 """

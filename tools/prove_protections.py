@@ -1,0 +1,224 @@
+"""Remove each safety mechanism once and show that a test fails without it.
+
+    make prove                      # every mutation
+    make prove PROVE_ARGS="-k lock" # the ones whose name contains "lock"
+
+Each mutation edits one file in a throwaway copy of the repository (never this checkout), runs
+the tests that guard the mechanism there, and expects them to FAIL. A mutation whose tests still
+pass is a protection no test proves: the command exits non-zero and says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ("dags", "plugins", "include", "tests", "salesforce_emulator", "pyproject.toml", "tools")
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+SAFETY = "tests/reliability/test_data_safety.py::"
+LIMITS = "tests/reliability/test_salesforce_limits.py::"
+MUTATIONS = (
+    Mutation(
+        "full refresh keeps rejected records live",
+        "include/sql/mark_missing_deleted.sql",
+        "  AND NOT EXISTS (SELECT 1 FROM {rejected} r WHERE r.id = t.id);",
+        "  AND {rejected} IS NOT NULL;",
+        (SAFETY + "test_a_record_rejected_in_a_full_refresh_is_not_marked_deleted",),
+    ),
+    Mutation(
+        "extra column added only when the catalog lacks it",
+        "plugins/salesforce_pipeline/warehouse.py",
+        "missing = [(column, kind) for column, kind in columns if column not in existing]",
+        "missing = list(columns)",
+        (SAFETY + "test_an_extra_field_whose_column_exists_takes_no_lock_a_reader_could_block",),
+    ),
+    Mutation(
+        "bounded lock waits",
+        "plugins/salesforce_pipeline/warehouse.py",
+        'cur.execute(read_sql("set_lock_timeout.sql"), {"milliseconds": _ms(seconds)})',
+        "return",
+        (SAFETY + "test_a_lock_held_too_long_fails_the_attempt_within_the_wait_and_changes_nothing",),
+    ),
+    Mutation(
+        "staging table without the target's constraints",
+        "include/sql/create_stage.sql",
+        "ON COMMIT DROP AS SELECT {columns} FROM {target} WITH NO DATA;",
+        "(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP;",
+        (SAFETY + "test_an_identity_column_a_user_added_does_not_break_loads",),
+    ),
+    Mutation(
+        "narrowed column refused before loading",
+        "plugins/salesforce_pipeline/warehouse.py",
+        "    problems = column_problems(table, table_columns(conn, table), kinds)\n",
+        "    problems = []\n",
+        (SAFETY + "test_a_narrowed_column_fails_naming_it_and_loads_nothing",),
+    ),
+    Mutation(
+        "settings failures audited",
+        "plugins/salesforce_pipeline/tasks.py",
+        '            _audit_unstarted_attempt(sobject, context, getattr(context.get("ti"), "try_number", None), exc)',
+        "            pass",
+        (SAFETY + "test_invalid_settings_leave_a_failed_audit_row_listing_every_problem",),
+    ),
+    Mutation(
+        "abandoned running rows closed",
+        "plugins/salesforce_pipeline/sync.py",
+        "        attempt.close_abandoned()\n",
+        "",
+        ("tests/reliability/test_fault_matrix.py::test_the_worker_killed_mid_load_then_the_task_retried",),
+    ),
+    Mutation(
+        "live drift recorded",
+        "plugins/salesforce_pipeline/sync.py",
+        "    reconcile.compare_live(hook, spec, loader, summary)\n",
+        "",
+        (SAFETY + "test_drift_between_salesforce_and_the_warehouse_is_recorded_every_run",),
+    ),
+    Mutation(
+        "released query cursor is transient",
+        "plugins/salesforce_pipeline/hooks/salesforce.py",
+        'if status == 400 and code == "INVALID_QUERY_LOCATOR":',
+        "if False:",
+        (LIMITS + "test_a_released_query_cursor_is_retried_and_the_run_completes",),
+    ),
+    Mutation(
+        "Bulk job failed by Salesforce is transient",
+        "plugins/salesforce_pipeline/hooks/bulk2.py",
+        "    return bool(_TRANSIENT_JOB_FAILURE.search(error_message))",
+        "    return False",
+        (LIMITS + "test_a_bulk_job_failed_by_an_internal_error_is_retried",),
+    ),
+    Mutation(
+        "Bulk polls bounded by the budget, job aborted",
+        "plugins/salesforce_pipeline/hooks/bulk2.py",
+        "            if max_polls is not None and polls >= max_polls:",
+        "            if False:",
+        (LIMITS + "test_a_bulk_job_that_never_finishes_is_aborted_within_the_runs_budget",),
+    ),
+    Mutation(
+        "a retry resumes its Bulk job",
+        "plugins/salesforce_pipeline/hooks/bulk2.py",
+        "        job_id = self._resumable_job(jobs_url, resume_job_id, operation) if resume_job_id else None",
+        "        job_id = None",
+        (LIMITS + "test_a_retried_attempt_resumes_the_bulk_job_its_predecessor_started",),
+    ),
+    Mutation(
+        "booleans are not numbers",
+        "plugins/salesforce_pipeline/settings.py",
+        "numeric = isinstance(value, (int, float)) and not isinstance(value, bool)",
+        "numeric = isinstance(value, (int, float))",
+        ("tests/plugins/salesforce_pipeline/test_settings.py",),
+    ),
+    Mutation(
+        "sweep compares stamps",
+        "include/sql/sweep_differences.sql",
+        "WHERE t.id IS NULL OR t.system_modstamp < s.system_modstamp OR t.is_deleted <> s.is_deleted;",
+        "WHERE t.id IS NULL OR t.is_deleted <> s.is_deleted;",
+        ("tests/plugins/salesforce_pipeline/test_sweep.py",),
+    ),
+    Mutation(
+        "sweep finds late commits",
+        "include/sql/sweep_differences.sql",
+        "WHERE t.id IS NULL OR",
+        "WHERE t.id IS NOT NULL AND",
+        (SAFETY + "test_a_record_committed_late_is_in_the_warehouse_after_the_next_sweep",),
+    ),
+    Mutation(
+        "ALTER under the object's lock (concurrency)",
+        "plugins/salesforce_pipeline/warehouse.py",
+        '        lock_object(cur, f"salesforce.{table}", waits.object_lock_wait, waits.lock_timeout)\n        for column',
+        "        for column",
+        ("tests/reliability/test_concurrency.py",),
+    ),
+)
+
+
+def copy_repository(target: Path) -> None:
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+            )
+        else:
+            shutil.copy2(source, target / name)
+
+
+def run(mutation: Mutation, env: dict[str, str]) -> tuple[bool, float, str]:
+    """(the tests failed, seconds, last lines) for one mutation, in a fresh copy."""
+    with tempfile.TemporaryDirectory(prefix="sfpipe-prove-") as scratch:
+        copy = Path(scratch)
+        copy_repository(copy)
+        path = copy / mutation.path
+        text = path.read_text()
+        if text.count(mutation.old) != 1:
+            raise SystemExit(f"{mutation.name}: the code to remove is not in {mutation.path} exactly once")
+        path.write_text(text.replace(mutation.old, mutation.new))
+        started = time.monotonic()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-x",
+                "-p",
+                "no:cacheprovider",
+                "-o",
+                "timeout=240",
+                *mutation.tests,
+            ],
+            cwd=copy,
+            env={**env, "PYTHONPATH": os.pathsep.join([str(copy / "plugins"), str(copy)])},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        tail = [line for line in result.stdout.splitlines() if line.strip()][-1:] or ["(no output)"]
+        return result.returncode != 0, time.monotonic() - started, tail[0]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-k", default="", help="only mutations whose name contains this")
+    args = parser.parse_args(argv)
+    env = dict(os.environ)
+    unproven = []
+    print(f"{'protection removed':<52} {'tests':>6} {'seconds':>8}  last line")
+    for mutation in MUTATIONS:
+        if args.k not in mutation.name:
+            continue
+        failed, seconds, tail = run(mutation, env)
+        verdict = "FAIL" if failed else "pass"
+        print(f"{mutation.name:<52} {verdict:>6} {seconds:>8.0f}  {tail[:90]}", flush=True)
+        if not failed:
+            unproven.append(mutation.name)
+    if unproven:
+        print(f"\nNo test fails without: {unproven}")
+        return 1
+    print("\nEvery protection listed has a test that fails without it.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
