@@ -64,7 +64,8 @@ class SweepSummary:
     missed_delete: int = 0
     wrongly_deleted: int = 0
     purged: int = 0
-    reread: int = 0
+    reread: int = 0  # differing records Salesforce returned when re-read by Id
+    written: int = 0  # of those, rows the guarded upsert wrote (it keeps a newer row it holds)
     rejected: int = 0
     live_salesforce: int | None = None
     live_warehouse: int | None = None
@@ -80,7 +81,7 @@ class SweepSummary:
             f"sweep compared {self.listed} Salesforce records with the table: {self.missing} missing "
             f"(committed late or never loaded), {self.stale} older than Salesforce's version, "
             f"{self.missed_delete} deletes missed, {self.wrongly_deleted} rows marked deleted while live; "
-            f"re-read {self.reread} and wrote them; {self.purged} rows Salesforce no longer has marked deleted"
+            f"re-read {self.reread} and wrote {self.written}; {self.purged} rows Salesforce no longer has marked deleted"
         )
 
     def line(self) -> str:
@@ -88,7 +89,7 @@ class SweepSummary:
         return (
             f"SWEEP {self.sobject}: method={self.method} listed={self.listed} missing={self.missing} "
             f"stale={self.stale} missed_deletes={self.missed_delete} wrongly_deleted={self.wrongly_deleted} "
-            f"purged={self.purged} reread={self.reread} rejected={self.rejected} "
+            f"purged={self.purged} reread={self.reread} written={self.written} rejected={self.rejected} "
             f"api_calls={self.api_calls} duration={self.seconds:.1f}s"
         )
 
@@ -198,7 +199,7 @@ def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, starte
         for reason, found in cur.fetchall():
             setattr(summary, reason, found)
         cur.execute(
-            sql_template("mark_purged_deleted.sql", target=loader.target, **names),
+            sql_template("sweep_mark_purged.sql", target=loader.target, **names),
             {"extracted_at": started_at, "dag_run_id": dag_run_id},
         )
         summary.purged = cur.rowcount
@@ -284,9 +285,19 @@ def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
     with conn.cursor(name=f"sweep_reread_{spec.table}") as ids:
         ids.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(reread))
         while batch := [row[0] for row in ids.fetchmany(REREAD_BATCH)]:
-            quoted = ", ".join(f"'{record_id}'" for record_id in batch if is_valid_id(record_id))
-            if not quoted:
+            # The Ids came from Salesforce through the listing's transform, but they are pasted
+            # into SOQL: anything that is not a well-formed Id never gets there.
+            valid = [record_id for record_id in batch if is_valid_id(record_id)]
+            if len(valid) < len(batch):
+                log.warning(
+                    "%s: %d listed Ids are not Salesforce Ids and are not re-read (e.g. %r)",
+                    spec.name,
+                    len(batch) - len(valid),
+                    sorted(set(batch) - set(valid))[:3],
+                )
+            if not valid:
                 continue
+            quoted = ", ".join(f"'{record_id}'" for record_id in valid)
             soql = f"SELECT {', '.join(plan.fields)} FROM {spec.name} WHERE Id IN ({quoted})"
             progress = extract.Progress(f"{spec.name} sweep re-read")
             for chunk in extract.rest_chunks(
@@ -300,7 +311,7 @@ def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
                 result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
                 loader.write_rejects(result.rejects)
                 summary.rejected += len(result.rejects)
-                loader.load_chunk(result.frame)
+                summary.written += loader.load_chunk(result.frame).upserted
                 summary.reread += len(result.frame)
 
 
@@ -317,7 +328,7 @@ def _finish(attempt, summary, hook, calls_before, started, status, error) -> Non
         attempt.finish(
             method=summary.method or None,
             extracted=summary.listed,
-            upserted=summary.reread,
+            upserted=summary.written,
             deleted=summary.purged,
             rejected=summary.rejected,
             api_calls=summary.api_calls,

@@ -150,6 +150,10 @@ def test_the_budget_refusal_changes_nothing(sf_emulator, hook, loaded):
             "UPDATE salesforce.contact SET system_modstamp = system_modstamp - interval '5 days' WHERE id = %s",
             (record["Id"],),
         )
+    # Purged: marked deleted in the sweep's transaction before the re-read is refused, and rolled back.
+    purged = next(r for r in org.snapshot("Contact") if not r["IsDeleted"])["Id"]
+    org.delete("Contact", purged)
+    org.purge("Contact", purged)
     before = contact_rows(loaded)
     org.set_api_usage(org.api_usage[1] - 8)  # 8 calls left: 4 for this run, all spent on the listing
     with pytest.raises(budget.ApiBudgetExceeded):
@@ -168,3 +172,145 @@ def test_a_sweep_is_due_by_its_cadence(loaded):
     assert sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=7))
     assert not sweep.sweep_due(loaded, "Contact", "off", now + timedelta(days=365))
     assert sweep.sweep_due(loaded, "Account", "weekly", now), "never compared"
+
+
+def incremental(hook, conn, start: datetime, end: datetime, run_id: str) -> sync.SyncSummary:
+    request = sync.SyncRequest(
+        spec=CONTACT,
+        settings=settings(),
+        dag_run_id=run_id,
+        interval_start=start,
+        interval_end=end,
+        full_refresh=False,
+    )
+    return sync.sync_object(request, hook, conn)
+
+
+def sweep_audit(conn) -> list[tuple]:
+    return execute(
+        conn,
+        "SELECT status, method, extracted, upserted, deleted, salesforce_count, count_difference, "
+        "count_note, error FROM salesforce.load_audit WHERE mode = 'sweep' ORDER BY audit_id",
+    )
+
+
+def test_a_record_committed_late_is_in_the_warehouse_after_the_next_sweep(sf_emulator, hook, loaded):
+    org = sf_emulator.org
+    # Committed after the first run read the object, stamped 30 minutes before the next run's
+    # window starts: that run's 10-minute lookback cannot see it.
+    late = org.insert("Contact", {"LastName": "Committed late"}, NOW - timedelta(minutes=30))
+    org.set_clock(NOW + timedelta(days=1))
+    summary = incremental(hook, loaded, NOW, NOW + timedelta(days=1), "second")
+    assert summary.mode == "incremental"
+    assert late not in contact_rows(loaded), "the incremental run cannot have seen it"
+
+    swept = run(hook, loaded)
+
+    assert contact_rows(loaded)[late][1:] == (False, "Committed late")
+    assert (swept.missing, swept.reread, swept.written, swept.differences) == (1, 1, 1, 1)
+    (row,) = sweep_audit(loaded)
+    listed = org.count("Contact", include_deleted=True)
+    assert row[:7] == ("success", "rest", listed, 1, 0, listed, 1)
+    assert "1 missing (committed late or never loaded)" in row[7]
+    assert "re-read 1 and wrote 1" in row[7]
+
+
+def test_a_newer_row_in_the_warehouse_is_never_overwritten_by_the_sweep(sf_emulator, hook, loaded):
+    # A row the warehouse holds at a newer SystemModstamp than Salesforce lists (as a run that
+    # loaded a later change would leave it): the sweep re-reads it, and the guard keeps it.
+    record = next(r for r in sf_emulator.org.snapshot("Contact") if not r["IsDeleted"])
+    execute(
+        loaded,
+        "UPDATE salesforce.contact SET is_deleted = true, system_modstamp = system_modstamp + interval '1 hour' "
+        "WHERE id = %s",
+        (record["Id"],),
+    )
+    before = contact_rows(loaded)
+
+    summary = run(hook, loaded)
+
+    assert (summary.wrongly_deleted, summary.reread, summary.written) == (1, 1, 0)
+    assert contact_rows(loaded) == before
+    (row,) = sweep_audit(loaded)
+    assert row[3] == 0, "the audit counts rows written, not rows re-read"
+
+
+def test_a_row_written_after_the_sweep_began_is_not_marked_deleted(hook, loaded):
+    # Not in Salesforce's listing, but written by something the sweep did not compare with it.
+    execute(
+        loaded,
+        "INSERT INTO salesforce.contact (id, system_modstamp, is_deleted, last_name, _extracted_at, _dag_run_id) "
+        "VALUES ('003000000000001AAA', %s, false, 'Newer', %s, 'later-run')",
+        (NOW, datetime.now(UTC) + timedelta(hours=1)),
+    )
+    summary = run(hook, loaded)
+    assert summary.purged == 0
+    assert contact_rows(loaded)["003000000000001AAA"][1] is False
+
+
+def test_a_listing_that_comes_back_short_marks_nothing_deleted(hook, loaded, monkeypatch):
+    # Salesforce counts more records than the listing holds (a page lost on the way): every
+    # record not listed would look purged. The sweep stops before marking or re-reading anything.
+    pages = hook.query_pages
+
+    def first_page_only(soql: str, **options: Any):
+        result = pages(soql, **options)
+        if soql.startswith("SELECT Id, SystemModstamp, IsDeleted FROM"):
+            yield next(result)
+            result.close()
+            return
+        yield from result
+
+    monkeypatch.setattr(hook, "query_pages", first_page_only)
+    before = contact_rows(loaded)
+
+    with pytest.raises(sweep.SweepListIncomplete):
+        run(hook, loaded)
+
+    assert contact_rows(loaded) == before
+    ((status, *_, error),) = sweep_audit(loaded)
+    assert status == "failed"
+    assert "nothing was re-read or marked deleted" in error
+
+
+def test_a_sweep_over_its_budget_lists_nothing_and_changes_nothing(sf_emulator, hook, loaded, monkeypatch):
+    org = sf_emulator.org
+    live = next(r for r in org.snapshot("Contact") if not r["IsDeleted"])
+    org.delete("Contact", live["Id"])  # a difference the sweep would heal
+    before = contact_rows(loaded)
+    queries: list[str] = []
+    pages = hook.query_pages
+    monkeypatch.setattr(hook, "query_pages", lambda soql, **o: queries.append(soql) or pages(soql, **o))
+    org.set_api_usage(org.api_usage[1] - 3)  # the count leaves 1 or 2: half of it is under 2 pages
+
+    with pytest.raises(budget.ApiBudgetExceeded) as refused:
+        run(hook, loaded)
+
+    assert not refused.value.retryable, "a retry would be refused the same way"
+    assert queries == [], "nothing listed"
+    assert contact_rows(loaded) == before
+    ((status, _, extracted, upserted, deleted, *_, error),) = sweep_audit(loaded)
+    assert (status, extracted, upserted, deleted) == ("failed", 0, 0, 0)
+    assert "Nothing was extracted or loaded" in error
+
+
+def test_only_a_successful_sweep_or_full_refresh_restarts_the_cadence(sf_emulator, hook, loaded):
+    org = sf_emulator.org
+    execute(loaded, "UPDATE salesforce.load_audit SET finished_at = finished_at - interval '30 days'")
+    now = datetime.now(UTC)
+    assert sweep.sweep_due(loaded, "Contact", "weekly", now)
+
+    org.set_api_usage(org.api_usage[1] - 3)
+    with pytest.raises(budget.ApiBudgetExceeded):
+        run(hook, loaded)
+    org.reset_api_usage()
+    assert sweep.sweep_due(loaded, "Contact", "daily", datetime.now(UTC)), "a failed sweep does not count"
+
+    run(hook, loaded)
+    now = datetime.now(UTC)
+    # Slack for a scheduler that starts today's run a little earlier than yesterday's.
+    assert not sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=19))
+    assert sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=20, minutes=1))
+    assert not sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=6))
+    assert sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=6, hours=13))
+    assert not sweep.sweep_due(loaded, "Contact", "off", now + timedelta(days=365))
