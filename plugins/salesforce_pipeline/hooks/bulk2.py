@@ -28,6 +28,7 @@ RESUMABLE_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete"})
 # to 30 s (or the configured interval, if longer), so an hour-long job costs ~130 polls, not 1,800.
 POLL_GROWTH = 1.5
 POLL_MAX_INTERVAL = 30.0
+POLL_CAP_FACTOR = 16
 # Failed jobs whose errorMessage says Salesforce broke, not the query: worth another try.
 # "InternalServerError", "UNKNOWN_EXCEPTION", "Unknown : Exception with unknown cause occurred",
 # "Timeout"/"QUERY_TIMEOUT", "Retried more than fifteen times" (its own retries of reading the
@@ -41,8 +42,12 @@ _TRANSIENT_JOB_FAILURE = re.compile(
 
 def poll_intervals(first: float) -> Iterator[float]:
     """The pauses before each status poll: `first`, then 1.5 times longer each time, capped at
-    POLL_MAX_INTERVAL (or at `first` when that is longer)."""
-    interval, cap = first, max(first, POLL_MAX_INTERVAL)
+    POLL_MAX_INTERVAL or POLL_CAP_FACTOR times `first`, whichever is shorter (never below `first`).
+
+    The cap scales with the setting so that a short `bulk_poll_seconds` (a test's, or an org whose
+    jobs finish in seconds) keeps polls short too; the default 2 s reaches the 30 s cap.
+    """
+    interval, cap = first, max(first, min(POLL_MAX_INTERVAL, first * POLL_CAP_FACTOR))
     while True:
         yield interval
         interval = min(cap, interval * POLL_GROWTH)

@@ -139,6 +139,8 @@ def test_an_hour_long_job_costs_few_polls() -> None:
             break
     assert polls < 140  # at a fixed 2 s it was 1,800
     assert next(poll_intervals(45.0)) == 45.0 == max(itertools.islice(poll_intervals(45.0), 10))
+    # A short setting keeps a short cap: 16 times it.
+    assert max(itertools.islice(poll_intervals(0.01), 40)) == pytest.approx(0.16)
 
 
 # ------------------------------------------------------------------ resuming a retried attempt
