@@ -236,13 +236,22 @@ def worker_sweep(cfg: dict[str, Any]) -> dict[str, Any]:
 
     settings = PipelineSettings(**cfg.get("settings", {}))
     conn = _pg(cfg["db_url"])
-    totals = {"records": 0, "reread": 0, "differences": 0, "api_calls": 0, "logins": 0, "methods": []}
+    totals = {
+        "records": 0,
+        "reread": 0,
+        "written": 0,
+        "differences": 0,
+        "api_calls": 0,
+        "logins": 0,
+        "methods": [],
+    }
     started = time.perf_counter()
     for sobject in OBJECTS:
         hook = SalesforcePipelineHook()
         summary = run_sweep(SPECS[sobject], settings, hook, conn, dag_run_id=cfg["run_id"])
         totals["records"] += summary.listed
         totals["reread"] += summary.reread
+        totals["written"] += summary.written
         totals["differences"] += summary.differences
         totals["api_calls"] += summary.api_calls
         totals["logins"] += hook.logins
@@ -901,7 +910,8 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
         _row(
             f"drift sweep, both objects ({res['late']} Contacts committed late)",
             sweep,
-            f"{', '.join(sweep['methods'])}; found {sweep['differences']}, re-read {sweep['reread']}",
+            f"{', '.join(sweep['methods'])}; found {sweep['differences']}, re-read {sweep['reread']}, "
+            f"wrote {sweep['written']}",
         )
     )
     same = res["digest_rest"] == res["digest_bulk"]
