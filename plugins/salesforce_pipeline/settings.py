@@ -27,8 +27,10 @@ every problem found, so a fix is made once, not once per problem.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -53,6 +55,19 @@ def is_soql_identifier(name: str) -> bool:
     return bool(_SOQL_IDENTIFIER.match(name))
 
 
+# Values are shown in messages cut short: a setting pasted by mistake (a whole JSON document, a
+# 5,000-digit number that Python refuses to print) must not flood the log or fail the error itself.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
+
+
+def _shown(value: Any) -> str:
+    try:
+        return _SHOWN.repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        return "a number too long to print"
+
+
 @dataclass(frozen=True)
 class Rule:
     """A numeric setting's type and inclusive range, and what it is for (said in its message)."""
@@ -66,16 +81,18 @@ class Rule:
         # bool is an int in Python, and `true` in JSON is never meant as a number.
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.kind is int and (not numeric or not isinstance(value, int)):
-            return f"{name} must be a whole number between {self.low:,} and {self.high:,}, got {value!r}"
+            return (
+                f"{name} must be a whole number between {self.low:,} and {self.high:,}, got {_shown(value)}"
+            )
         if not numeric or value != value:  # NaN too
-            return f"{name} must be a number between {self.low:g} and {self.high:g}, got {value!r}"
+            return f"{name} must be a number between {self.low:g} and {self.high:g}, got {_shown(value)}"
         if not self.low <= value <= self.high:
             low, high = (
                 (f"{self.low:,}", f"{self.high:,}")
                 if self.kind is int
                 else (f"{self.low:g}", f"{self.high:g}")
             )
-            return f"{name} must be between {low} and {high}{self.why}, got {value!r}"
+            return f"{name} must be between {low} and {high}{self.why}, got {_shown(value)}"
         return None
 
 
@@ -85,7 +102,8 @@ RULES: dict[str, Rule] = {
     "rest_batch_size": Rule(int, 200, 2000, " (Salesforce's range)"),
     "bulk_threshold": Rule(int, 0, 100_000_000),
     "bulk_page_size": Rule(int, 1, 1_000_000, " (Salesforce's maxRecords)"),
-    "bulk_poll_seconds": Rule(float, 0, 300),
+    # Above zero: every poll is an API call, so no pause at all would spend the day's budget.
+    "bulk_poll_seconds": Rule(float, 0.01, 300),
     "bulk_max_wait_seconds": Rule(float, 1, 86_400),
     "api_budget_share": Rule(float, 0.01, 1, " (the share of the remaining daily API calls a run may use)"),
     "lock_timeout_seconds": Rule(float, 0.1, 600),
@@ -93,8 +111,10 @@ RULES: dict[str, Rule] = {
     "object_lock_wait_seconds": Rule(float, 1, 86_400),
 }
 SWEEP_CADENCES = ("daily", "weekly", "off")
-# Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID, ID_LEN).
-_CONN_ID = re.compile(r"^[\w#!()\-.:/\\]{1,250}$")
+# Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID and
+# CONN_ID_MAX_LEN), matched whole: Airflow's `$` would also let a trailing newline through.
+_CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
+CONN_ID_SETTINGS = ("salesforce_conn_id", "postgres_conn_id")
 
 
 @dataclass(frozen=True)
@@ -119,40 +139,53 @@ class PipelineSettings:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> PipelineSettings:
         """Validate a settings mapping; one error names every problem and how to fix it."""
-        known = {f.name for f in fields(cls)}
-        problems: list[str] = []
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            problems.append(f"unknown setting(s) {unknown}; known settings: {sorted(known)}")
-        values = {k: v for k, v in raw.items() if k in known}
+        defaults = {f.name: f.default for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in defaults}
+        problems = _unknown_setting_problems(raw, defaults)
         for name, rule in RULES.items():
-            if name in values:
-                problem = rule.problem(name, values[name])
-                if problem:
-                    problems.append(problem)
-        for name in ("salesforce_conn_id", "postgres_conn_id"):
-            value = values.get(name, "x")
-            if not isinstance(value, str) or not _CONN_ID.match(value):
+            problem = rule.problem(name, values[name]) if name in values else None
+            if problem:
                 problems.append(
-                    f"{name} must be an Airflow connection id (letters, digits, _ - . : / # ! ( ), at most "
-                    f"250 characters), got {value!r}"
+                    f"{problem}; set it in that range, or remove it for the default {defaults[name]!r}"
                 )
-        if values.get("sweep", "off") not in SWEEP_CADENCES:
-            problems.append(f"sweep must be one of {list(SWEEP_CADENCES)}, got {values['sweep']!r}")
+            elif name in values and rule.kind is float:
+                values[name] = float(values[name])  # JSON `10` means 10.0; the pipeline formats floats
+        for name in CONN_ID_SETTINGS:
+            if name in values and not (isinstance(values[name], str) and _CONN_ID.fullmatch(values[name])):
+                problems.append(
+                    f"{name} must be an Airflow connection id (1 to 250 letters, digits and _ - . : / \\ # ! "
+                    f"( )), got {_shown(values[name])}; or remove it for the default {defaults[name]!r}"
+                )
+        if "sweep" in values and values["sweep"] not in SWEEP_CADENCES:
+            problems.append(
+                f"sweep must be one of {list(SWEEP_CADENCES)} (how often the drift sweep runs), "
+                f"got {_shown(values['sweep'])}; or remove it for the default {defaults['sweep']!r}"
+            )
         extra, extra_problems = _validate_extra_fields(values.get("extra_fields", {}))
         problems += extra_problems
         if problems:
+            # One numbered line each: the messages have semicolons of their own.
             raise SettingsError(
-                f"Variable {VARIABLE_NAME!r} has {len(problems)} problem(s); nothing was extracted: "
-                + "; ".join(problems)
+                f"Variable {VARIABLE_NAME!r} has {len(problems)} problem(s); nothing was extracted:"
+                + "".join(f"\n  {n}. {problem}" for n, problem in enumerate(problems, 1))
             )
         values["extra_fields"] = extra
         return cls(**values)
 
 
+def _unknown_setting_problems(raw: Mapping[str, Any], known: Mapping[str, Any]) -> list[str]:
+    # Only the names are shown, never the values: an unknown key may hold anything.
+    problems = []
+    for name in sorted(set(raw) - set(known), key=str):
+        close = difflib.get_close_matches(str(name), list(known), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known settings: {sorted(known)}"
+        problems.append(f"unknown setting {_shown(name)}; {hint}")
+    return problems
+
+
 def _validate_extra_fields(raw: Any) -> tuple[dict[str, tuple[str, ...]], list[str]]:
     if not isinstance(raw, Mapping):
-        return {}, ["extra_fields must map an object name to a list of field names"]
+        return {}, [f"extra_fields must map an object name to a list of field names, got {_shown(raw)}"]
     result: dict[str, tuple[str, ...]] = {}
     problems = []
     for sobject, names in raw.items():
@@ -166,7 +199,7 @@ def _validate_extra_fields(raw: Any) -> tuple[dict[str, tuple[str, ...]], list[s
             or not isinstance(names, list)
             or not all(isinstance(n, str) for n in names)
         ):
-            problems.append(f"extra_fields.{sobject} must be a list of field names")
+            problems.append(f"extra_fields.{sobject} must be a list of field names, got {_shown(names)}")
             continue
         bad = [n for n in names if not is_soql_identifier(n)]
         if bad:
@@ -183,13 +216,16 @@ def selected_objects(requested: Any) -> list[str]:
     """The objects a run loads, from its `objects` param: None means all; empty is a mistake."""
     if requested is None:
         return list(OBJECTS)
-    if not isinstance(requested, (list, tuple)) or not requested:
+    # An empty list once meant "everything" (`or OBJECTS`); a run that loads what was not asked
+    # for is worse than one refused, so only None (param not given) means all.
+    if not isinstance(requested, list) or not requested:
         raise SettingsError(
-            f"param 'objects' must be a non-empty list chosen from {list(OBJECTS)}, got {requested!r}"
+            f"param 'objects' must be a non-empty list chosen from {list(OBJECTS)}, got {_shown(requested)}; "
+            "leave it out to load every object"
         )
-    unknown = [name for name in requested if name not in OBJECTS]
+    unknown = [name for name in requested if not isinstance(name, str) or name not in OBJECTS]
     if unknown:
-        raise SettingsError(f"param 'objects' names {unknown!r}; choose from {list(OBJECTS)}")
+        raise SettingsError(f"param 'objects' names {_shown(unknown)}; choose from {list(OBJECTS)}")
     return [name for name in OBJECTS if name in requested]
 
 
@@ -199,17 +235,18 @@ def check_connections(settings: PipelineSettings) -> None:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     missing = []
-    for name in ("salesforce_conn_id", "postgres_conn_id"):
+    for name in CONN_ID_SETTINGS:
         conn_id = getattr(settings, name)
         try:
             BaseHook.get_connection(conn_id)
+        # What the task SDK raises when no backend has the id; any other failure is not "missing".
         except AirflowNotFoundException:
-            missing.append(f"{name} {conn_id!r}")
+            missing.append(f"{name} {conn_id!r} (e.g. AIRFLOW_CONN_{conn_id.upper()})")
     if missing:
         raise SettingsError(
-            f"Airflow has no connection for {' and '.join(missing)}. Create it (Admin -> Connections in the "
-            "UI, `airflow connections add`, or an AIRFLOW_CONN_<ID> environment variable), or set the id in "
-            f"Variable {VARIABLE_NAME!r}."
+            f"Airflow has no connection for {' and '.join(missing)}. Create it in the UI (Admin -> "
+            "Connections), with `airflow connections add`, or as an AIRFLOW_CONN_<ID> environment "
+            f"variable; or set the id in Variable {VARIABLE_NAME!r}."
         )
 
 
@@ -223,7 +260,7 @@ def raw_settings() -> Mapping[str, Any]:
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # JSONDecodeError, or a number with more digits than Python reads
             raise SettingsError(f"Variable {VARIABLE_NAME!r} is not valid JSON: {exc}") from None
     if not isinstance(raw, Mapping):
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object")
