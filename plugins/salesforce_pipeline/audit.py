@@ -59,6 +59,27 @@ class Attempt:
             cur.execute(read_sql("audit_finish.sql"), {"audit_id": self.audit_id, **values})
             cur.execute(read_sql("attempt_unlock.sql"), {"audit_id": self.audit_id})
 
+    def fail_before_start(self, error: str) -> None:
+        """Close an attempt that failed before it could begin (settings, connections)."""
+        self.finish(
+            method=None,
+            extracted=0,
+            upserted=0,
+            deleted=0,
+            rejected=0,
+            api_calls=0,
+            api_usage_after=None,
+            salesforce_count=None,
+            count_difference=None,
+            count_note=None,
+            live_salesforce=None,
+            live_warehouse=None,
+            live_difference=None,
+            finished_at=datetime.now(UTC),
+            status="failed",
+            error=error[:2000],
+        )
+
     def record_bulk_job(self, job_id: str, query: str, created_at: datetime) -> None:
         with self.conn.cursor() as cur:
             cur.execute(

@@ -311,21 +311,3 @@ class ObjectLoad:
 
     def rollback(self) -> None:
         self.conn.rollback()
-
-
-def audit_start(conn: PgConnection, **values: Any) -> int:
-    """Record that a load began in its own transaction (for callers without an attempt session)."""
-    values.setdefault("try_number", None)
-    with conn.cursor() as cur:
-        cur.execute(read_sql("audit_start.sql"), values)
-        (audit_id,) = cur.fetchone()
-    conn.commit()
-    return audit_id
-
-
-def audit_finish(conn: PgConnection, **values: Any) -> None:
-    for column in ("live_salesforce", "live_warehouse", "live_difference"):
-        values.setdefault(column, None)
-    with conn.cursor() as cur:
-        cur.execute(read_sql("audit_finish.sql"), values)
-    conn.commit()

@@ -190,7 +190,7 @@ def _audit_unstarted_attempt(
     too, when the warehouse can be reached: the data team reads failures in one place."""
     from datetime import UTC, datetime
 
-    from salesforce_pipeline import load
+    from salesforce_pipeline import audit
     from salesforce_pipeline.warehouse import apply_schema
 
     conn_id = settings.postgres_conn_id if settings else _postgres_conn_id_of_raw_settings()
@@ -206,7 +206,7 @@ def _audit_unstarted_attempt(
     try:
         apply_schema(conn)
         now = datetime.now(UTC)
-        audit_id = load.audit_start(
+        attempt = audit.start_attempt(
             conn,
             dag_run_id=context["run_id"],
             sobject=sobject,
@@ -217,23 +217,10 @@ def _audit_unstarted_attempt(
             started_at=now,
             try_number=try_number,
         )
-        load.audit_finish(
-            conn,
-            audit_id=audit_id,
-            method=None,
-            extracted=0,
-            upserted=0,
-            deleted=0,
-            rejected=0,
-            api_calls=0,
-            api_usage_after=None,
-            salesforce_count=None,
-            count_difference=None,
-            count_note=None,
-            finished_at=now,
-            status="failed",
-            error=str(exc)[:2000],
-        )
+        try:
+            attempt.fail_before_start(str(exc))
+        finally:
+            attempt.close()
     except Exception:
         log.warning("%s: the failure could not be recorded in salesforce.load_audit", sobject, exc_info=True)
     finally:
