@@ -81,7 +81,8 @@ def bulk_job_options(hook, attempt, soql, count, allowed, settings, calls_before
     """
     pages = extract.bulk_page_calls(count, settings.bulk_page_size)
     spent = hook.api_calls - calls_before
-    max_polls = max(1, allowed - spent - 1 - pages - AFTER_LOAD_CALLS)
+    # Kept back besides: the job's creation (or the look at the job to resume) and an abort.
+    max_polls = max(1, allowed - spent - 2 - pages - AFTER_LOAD_CALLS)
     previous = attempt.previous_bulk_job(soql)
     if previous:
         log.info(
