@@ -308,7 +308,7 @@ def worker_load_stage(cfg: dict[str, Any]) -> dict[str, Any]:
             for spec, columns, frames in held:
                 loader = load.ObjectLoad(
                     conn, spec, columns, dag_run_id=f"load-stage-{label}", extracted_at=datetime.now(UTC),
-                    direct_when_empty=direct,
+                    schema="salesforce", direct_when_empty=direct,
                 )  # fmt: skip
                 loader.begin()
                 if threaded:
@@ -592,7 +592,7 @@ def reset_warehouse(db_url: str) -> None:
     from salesforce_pipeline.warehouse import apply_schema
 
     conn = _pg(db_url)
-    apply_schema(conn)
+    apply_schema(conn, "salesforce")
     conn.close()
 
 

@@ -1,5 +1,8 @@
 """Command line: ``python -m salesforce_emulator --port 8443 --accounts N --contacts M --seed S``.
 
+``--org KEY`` (repeatable) hosts another org beside the first, with its own Organization Id,
+records, allowance and credentials (``GET /__admin/orgs`` lists them).
+
 Prints exactly one line, ``READY <base-url> ca=<ca-file>``, once it serves, then serves until
 SIGTERM or SIGINT.
 """
@@ -44,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OBJECT.FIELD",
         help="hide a field from the API user (repeatable), e.g. Account.Health_Score__c",
     )
+    p.add_argument(
+        "--org",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="host another org with this key (repeatable); same sizes, its own data and credentials",
+    )
     p.add_argument("--state-dir", help="keep the CA here across restarts (ca file: emulator-ca.pem)")
     p.add_argument("--log-level", default="WARNING")
     return p
@@ -75,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         hostnames=args.hostname,
         state_dir=args.state_dir,
         **options,
-    ).start()
+    )
+    for key in args.org:
+        emulator.add_org(key, accounts=args.accounts, contacts=args.contacts, **options)
+    emulator.start()
     # This process exists to serve: move the generated data out of the garbage collector's
     # reach and make collections rarer, or full collections over millions of row tuples stall
     # every large query.

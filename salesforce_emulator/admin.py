@@ -15,6 +15,7 @@ from salesforce_emulator.soql import SoqlError
 
 if TYPE_CHECKING:
     from salesforce_emulator.server import Emulator
+    from salesforce_emulator.store import Org
 
 __all__ = ["handle"]
 
@@ -63,20 +64,23 @@ def handle(emulator: Emulator, method: str, path: str, query: str, body: bytes) 
 def _route(
     emulator: Emulator, method: str, parts: list[str], params: dict[str, str], payload: dict[str, Any]
 ) -> tuple[int, Any]:
-    org = emulator.org
+    # Every endpoint acts on one org: `?org=<key>` (the first org when left out).
+    org = emulator.org_named(params.get("org"))
     head = parts[0] if parts else ""
+    if head == "orgs":
+        return _orgs(emulator, method, payload)
     if head in ("", "state") and method == "GET":
         return 200, {
             "base_url": emulator.base_url,
             "ca_path": emulator.ca_path,
             "org_id": org.org_id,
             "clock": org.now().isoformat(),
-            "api_usage": _usage(emulator),
+            "api_usage": _usage(org),
             "counters": org.counters,
             "logins": org.logins,
             "faults": [f.to_dict() for f in org.faults.active],
             "hidden_fields": {k: sorted(v) for k, v in org.hidden_fields.items()},
-            "credentials": _creds(emulator),
+            "credentials": _creds(org),
         }
     if head == "counters":
         if method == "POST" and parts[1:] == ["reset"]:
@@ -86,12 +90,12 @@ def _route(
             "counters": org.counters,
             "logins": org.logins,
             "login_failures": org.login_failures,
-            "api_usage": _usage(emulator),
+            "api_usage": _usage(org),
         }
     if head == "requests" and method == "GET":
         return 200, list(org.requests)
     if head == "records":
-        return _records(emulator, method, parts[1:], params, payload)
+        return _records(org, method, parts[1:], params, payload)
     if head == "clock":
         if method == "POST":
             if "advance_seconds" in payload:
@@ -146,7 +150,7 @@ def _route(
             if "concurrent_limit" in payload:
                 value = payload["concurrent_limit"]
                 org.concurrent_limit = None if value is None else int(value)
-        return 200, {"api_usage": _usage(emulator), "concurrent_limit": org.concurrent_limit}
+        return 200, {"api_usage": _usage(org), "concurrent_limit": org.concurrent_limit}
     if head == "bulk":
         if method == "POST" and "in_progress_polls" in payload:
             org.set_bulk_in_progress_polls(int(payload["in_progress_polls"]))
@@ -165,13 +169,32 @@ def _route(
     return 404, {"error": f"no admin endpoint {method} /__admin/{'/'.join(parts)}"}
 
 
-def _usage(emulator: Emulator) -> dict[str, int]:
-    used, maximum = emulator.org.api_usage
+def _orgs(emulator: Emulator, method: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    """GET: every hosted org with its Organization Id and credentials; POST {"key", "accounts",
+    "contacts", "seed", "daily_limit", ...}: host another org (its credentials come from its key)."""
+    if method == "POST":
+        key = payload.get("key")
+        if not isinstance(key, str) or not key:
+            raise _BadRequest("give the new org's 'key'")
+        options = {k: payload[k] for k in _ORG_OPTIONS if k in payload}
+        org = emulator.add_org(key, **options)
+        return 201, {"key": key, "org_id": org.org_id, "credentials": _creds(org)}
+    return 200, {
+        key: {"org_id": org.org_id, "org_name": org.org_name, "credentials": _creds(org)}
+        for key, org in emulator.orgs.items()
+    }
+
+
+_ORG_OPTIONS = ("accounts", "contacts", "seed", "daily_limit", "now", "period_days", "deleted_share")
+
+
+def _usage(org: Org) -> dict[str, int]:
+    used, maximum = org.api_usage
     return {"used": used, "max": maximum}
 
 
-def _creds(emulator: Emulator) -> dict[str, str]:
-    c = emulator.credentials
+def _creds(org: Org) -> dict[str, str]:
+    c = org.credentials
     return {
         "username": c.username,
         "password": c.password,
@@ -182,9 +205,8 @@ def _creds(emulator: Emulator) -> dict[str, str]:
 
 
 def _records(
-    emulator: Emulator, method: str, parts: list[str], params: dict[str, str], payload: dict[str, Any]
+    org: Org, method: str, parts: list[str], params: dict[str, str], payload: dict[str, Any]
 ) -> tuple[int, Any]:
-    org = emulator.org
     if not parts:
         raise _BadRequest("give the sObject: /__admin/records/{sobject}")
     sobject = parts[0]

@@ -28,7 +28,11 @@ __all__ = [
     "ConnectedApp",
     "Credentials",
     "UserLogin",
+    "login_username",
+    "oauth_client_id",
     "oauth_token",
+    "org_connected_app",
+    "org_user",
     "soap_login",
 ]
 
@@ -124,6 +128,34 @@ def _parse_login(body: bytes) -> tuple[str, str] | None:
     if username is None or password is None:
         return None
     return (username.text or "").strip(), password.text or ""
+
+
+def login_username(body: bytes) -> str | None:
+    """The username a SOAP login() names (which org it is for), if the body is one."""
+    parsed = _parse_login(body)
+    return parsed[0] if parsed else None
+
+
+def oauth_client_id(body: bytes, authorization: str | None) -> str | None:
+    """The consumer key an OAuth token request names (Basic header first, then the form)."""
+    basic = _basic_auth(authorization)
+    if basic:
+        return basic[0]
+    try:
+        form = parse_qs(body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return None
+    return (form.get("client_id") or [None])[0]
+
+
+def org_user(key: str) -> UserLogin:
+    """The integration user of an extra emulated org, made from its key (emulator-only secrets)."""
+    return UserLogin(f"integration@{key}.example", f"{key}-password", f"{key}SecurityToken")
+
+
+def org_connected_app(key: str) -> ConnectedApp:
+    """The Connected App of an extra emulated org, running as its integration user."""
+    return ConnectedApp(f"3MVG9{key}ConsumerKey", f"{key}-consumer-secret", run_as=org_user(key).username)
 
 
 def _check_password(user: UserLogin, given: str) -> bool:

@@ -17,6 +17,7 @@ import ssl
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from functools import partial
 from http import HTTPStatus
@@ -26,7 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from salesforce_emulator import admin, auth, bulk2, rest
-from salesforce_emulator.auth import ConnectedApp, Credentials, UserLogin
+from salesforce_emulator.auth import ConnectedApp, Credentials, UserLogin, org_connected_app, org_user
 from salesforce_emulator.bulk2 import BulkJobStore
 from salesforce_emulator.faults import Fault
 from salesforce_emulator.rest import Response, error
@@ -63,6 +64,7 @@ ENDPOINT_KINDS = (
 _DATA_RE = re.compile(r"^/services/data/v(\d+)\.(\d)(/.*)?$")
 _SOAP_RE = re.compile(r"^/services/Soap/u/([^/]+)(?:/.*)?$")
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+DEFAULT_ORG = "default"  # the key of the org an Emulator is created with
 
 
 class _Route:
@@ -226,7 +228,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         emulator = self.server.emulator
-        org = emulator.org
         started = time.perf_counter()
         split = urlsplit(self.path)
         path = split.path
@@ -236,11 +237,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = admin.handle(emulator, method, path, split.query, body)
             self._send(Response(status, json.dumps(payload, ensure_ascii=False, default=str).encode()))
             return
+        # Which org a request is for, as Salesforce knows it: the login's credentials, then the
+        # session id; its data, limits, faults and counters are that org's alone.
+        org = emulator.org_for_request(r.kind, self.headers.get("Authorization"), body)
+        self._org = org
         org.record_call(r.kind)
         # Concurrency is counted from the moment a request arrives (delays included), like
         # Salesforce's limit on long-running concurrent requests.
         api_call = r.kind not in ("login_soap", "login_oauth", "versions")
-        within_limit = emulator.enter_request() if api_call else True
+        within_limit = emulator.enter_request(org) if api_call else True
         try:
             fired = org.faults.take(r.kind, self.path)
             response, after = self._apply_faults(org, fired, r.kind)
@@ -266,11 +271,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(response)
         finally:
             if api_call:
-                emulator.leave_request()
+                emulator.leave_request(org)
 
     def _log(self, method: str, kind: str, status: int, started: float) -> None:
-        org = self.server.emulator.org
-        org.requests.append(
+        self._org.requests.append(
             {
                 "method": method,
                 "path": self.path,
@@ -357,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self._limited(self._api(org, r, method, query, body, session.user_id, fired))
 
     def _limited(self, response: Response) -> Response:
-        used, maximum = self.server.emulator.org.api_usage
+        used, maximum = self._org.api_usage
         headers = dict(response.headers or {})
         headers["Sforce-Limit-Info"] = f"api-usage={used}/{maximum}"
         response.headers = headers
@@ -504,7 +508,11 @@ class Emulator:
                 CertificateAuthority.load_or_create(state_dir) if state_dir else CertificateAuthority.create()
             )
         self.authority = ca
-        self.org = Org(
+        self.orgs: dict[str, Org] = {}
+        self._inflight: dict[str, int] = {}
+        self._inflight_lock = threading.Lock()
+        self.org = self.add_org(
+            DEFAULT_ORG,
             accounts=accounts,
             contacts=contacts,
             seed=seed,
@@ -512,13 +520,8 @@ class Emulator:
             connected_apps=connected_apps,
             **org_options,
         )
-        org = self.org
-        self.org.cursors = rest.CursorStore(org.max_open_cursors, clock=lambda: org.now().timestamp())
-        self.org.bulk_jobs = BulkJobStore()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._inflight = 0
-        self._inflight_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------- lifecycle
     def start(self) -> Emulator:
@@ -614,18 +617,66 @@ class Emulator:
         """Connected Apps accepted by the OAuth token endpoint."""
         return self.org.connected_apps
 
-    # ------------------------------------------------------------------------------- helpers
-    def enter_request(self) -> bool:
-        """Count an in-flight API request; False when the concurrent limit would be exceeded."""
+    # ------------------------------------------------------------------------------- many orgs
+    def add_org(self, key: str, **options: Any) -> Org:
+        """Host another org beside the first, with its own Organization Id (from its seed), data,
+        daily allowance, faults and credentials (made from the key unless ``users`` and
+        ``connected_apps`` are given). Safe while serving: the next login can reach it."""
+        if key in self.orgs:
+            raise ValueError(f"the emulator already hosts an org {key!r}")
+        if key != DEFAULT_ORG:
+            options.setdefault("users", [org_user(key)])
+            options.setdefault("connected_apps", [org_connected_app(key)])
+            options.setdefault("org_name", f"{key} (emulated)")
+        options.setdefault("seed", zlib.crc32(key.encode()) % 1_000_000)
+        org = Org(**options)
+        if any(other.org_id == org.org_id for other in self.orgs.values()):
+            raise ValueError(f"org {key!r} would share Organization Id {org.org_id}; give it another seed")
+        org.cursors = rest.CursorStore(org.max_open_cursors, clock=lambda: org.now().timestamp())
+        org.bulk_jobs = BulkJobStore()
         with self._inflight_lock:
-            self._inflight += 1
-            limit = self.org.concurrent_limit
-            return limit is None or self._inflight <= limit
+            self.orgs[key] = org
+            self._inflight[org.org_id] = 0
+        return org
 
-    def leave_request(self) -> None:
-        """Undo :meth:`enter_request`."""
+    def org_named(self, key: str | None) -> Org:
+        """The org hosted under ``key`` (None: the first one)."""
+        if key is None:
+            return self.org
+        try:
+            return self.orgs[key]
+        except KeyError:
+            raise KeyError(f"no org {key!r}; the emulator hosts {sorted(self.orgs)}") from None
+
+    def org_for_request(self, kind: str, authorization: str | None, body: bytes) -> Org:
+        """The org a request is for: the one whose user or Connected App a login names, or whose
+        session the bearer token is; the first org when none is (its answer is then the error)."""
+        orgs = list(self.orgs.values())
+        if kind == "login_soap":
+            login = auth.login_username(body)
+            found = [o for o in orgs if login and o.find_login_user(login)]
+        elif kind == "login_oauth":
+            client_id = auth.oauth_client_id(body, authorization)
+            found = [o for o in orgs if client_id and o.find_connected_app(client_id)]
+        else:
+            token = _token(authorization)
+            found = [o for o in orgs if token and o.session(token) is not None]
+        return found[0] if found else self.org
+
+    # ------------------------------------------------------------------------------- helpers
+    def enter_request(self, org: Org | None = None) -> bool:
+        """Count an in-flight API request of ``org``; False when its concurrent limit would be exceeded."""
+        org = org or self.org
         with self._inflight_lock:
-            self._inflight -= 1
+            self._inflight[org.org_id] += 1
+            limit = org.concurrent_limit
+            return limit is None or self._inflight[org.org_id] <= limit
+
+    def leave_request(self, org: Org | None = None) -> None:
+        """Undo :meth:`enter_request`."""
+        org = org or self.org
+        with self._inflight_lock:
+            self._inflight[org.org_id] -= 1
 
     def requests_session(self) -> Any:
         """A ``requests.Session`` that trusts the emulator CA on every request.

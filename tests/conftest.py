@@ -126,7 +126,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
 
 @pytest.fixture
 def warehouse(test_database_url: str, loader_role: tuple[str, str]) -> str:
-    """The test database with an empty `salesforce` schema; returns the *loader role's* URL.
+    """The test database with no schema of the pipeline's (the orgs', salesforce_pipeline); returns
+    the *loader role's* URL.
 
     The pipeline runs as the least-privilege role in every test, so a grant it lacks fails here
     first rather than in a customer's warehouse.
@@ -139,7 +140,12 @@ def warehouse(test_database_url: str, loader_role: tuple[str, str]) -> str:
 
     admin = psycopg2.connect(test_database_url)
     with admin.cursor() as cur:
-        cur.execute("DROP SCHEMA IF EXISTS salesforce CASCADE")
+        cur.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('public', 'information_schema') "
+            "AND nspname NOT LIKE 'pg\\_%'"
+        )
+        for (schema,) in cur.fetchall():
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     admin.commit()
     role, password = loader_role
     create_loader_role(admin, role, password)

@@ -1,4 +1,4 @@
-UPDATE salesforce.load_audit
+UPDATE {schema}.load_audit
 SET method = %(method)s, extracted = %(extracted)s, upserted = %(upserted)s, deleted = %(deleted)s,
     rejected = %(rejected)s, api_calls = %(api_calls)s, api_usage_after = %(api_usage_after)s,
     salesforce_count = %(salesforce_count)s, count_difference = %(count_difference)s,

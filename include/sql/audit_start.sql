@@ -1,6 +1,6 @@
 -- One row per attempt, written before the first call to Salesforce so that failures of the
 -- login, describe or budget check are recorded too.
-INSERT INTO salesforce.load_audit
+INSERT INTO {schema}.load_audit
     (dag_run_id, sobject, mode, method, window_start, window_end, started_at, status, try_number)
 VALUES
     (%(dag_run_id)s, %(sobject)s, %(mode)s, %(method)s, %(window_start)s, %(window_end)s, %(started_at)s,

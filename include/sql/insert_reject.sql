@@ -1,1 +1,1 @@
-INSERT INTO salesforce.load_rejects (dag_run_id, sobject, record_id, reason, raw_record) VALUES %s;
+INSERT INTO {schema}.load_rejects (dag_run_id, sobject, record_id, reason, raw_record) VALUES %s;

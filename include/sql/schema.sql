@@ -7,7 +7,7 @@
 -- (The schema itself is created by create_schema.sql, or by loader_role.sql for a least-privilege
 -- loader that owns it.)
 
-CREATE TABLE IF NOT EXISTS salesforce.account (
+CREATE TABLE IF NOT EXISTS {schema}.account (
     id                   varchar(18) PRIMARY KEY,
     name                 text,
     type                 text,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS salesforce.account (
     _dag_run_id          text NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS salesforce.contact (
+CREATE TABLE IF NOT EXISTS {schema}.contact (
     id                     varchar(18) PRIMARY KEY,
     account_id             varchar(18),
     salutation             text,
@@ -69,12 +69,12 @@ CREATE TABLE IF NOT EXISTS salesforce.contact (
     _dag_run_id            text NOT NULL
 );
 
-CREATE INDEX IF NOT EXISTS account_system_modstamp_idx ON salesforce.account (system_modstamp);
-CREATE INDEX IF NOT EXISTS contact_system_modstamp_idx ON salesforce.contact (system_modstamp);
-CREATE INDEX IF NOT EXISTS contact_account_id_idx ON salesforce.contact (account_id);
+CREATE INDEX IF NOT EXISTS account_system_modstamp_idx ON {schema}.account (system_modstamp);
+CREATE INDEX IF NOT EXISTS contact_system_modstamp_idx ON {schema}.contact (system_modstamp);
+CREATE INDEX IF NOT EXISTS contact_account_id_idx ON {schema}.contact (account_id);
 
 -- One row per object per run: what was extracted and loaded, and how it ended.
-CREATE TABLE IF NOT EXISTS salesforce.load_audit (
+CREATE TABLE IF NOT EXISTS {schema}.load_audit (
     audit_id          bigserial PRIMARY KEY,
     dag_run_id        text NOT NULL,
     sobject           text NOT NULL,
@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS salesforce.load_audit (
     error             text
 );
 -- Added after the first release (existing warehouses get them here, with no migration step).
-ALTER TABLE salesforce.load_audit
+ALTER TABLE {schema}.load_audit
     ADD COLUMN IF NOT EXISTS try_number integer,              -- the Airflow task attempt
     ADD COLUMN IF NOT EXISTS bulk_job_id text,                -- so a retried attempt can reuse the job
     ADD COLUMN IF NOT EXISTS bulk_job_query text,
@@ -105,10 +105,10 @@ ALTER TABLE salesforce.load_audit
     ADD COLUMN IF NOT EXISTS live_salesforce bigint,          -- the object's live records in Salesforce
     ADD COLUMN IF NOT EXISTS live_warehouse bigint,           -- and live rows in the table, after the load
     ADD COLUMN IF NOT EXISTS live_difference bigint;          -- warehouse minus Salesforce (drift)
-CREATE INDEX IF NOT EXISTS load_audit_object_status_idx ON salesforce.load_audit (sobject, status);
+CREATE INDEX IF NOT EXISTS load_audit_object_status_idx ON {schema}.load_audit (sobject, status);
 
 -- Records that could not be loaded, kept with their raw JSON and the reason, never dropped.
-CREATE TABLE IF NOT EXISTS salesforce.load_rejects (
+CREATE TABLE IF NOT EXISTS {schema}.load_rejects (
     reject_id    bigserial PRIMARY KEY,
     dag_run_id   text NOT NULL,
     sobject      text NOT NULL,
@@ -119,4 +119,4 @@ CREATE TABLE IF NOT EXISTS salesforce.load_rejects (
 );
 
 -- The catalog's record of which version of this file the schema is at (see schema_state.sql).
-COMMENT ON TABLE salesforce.load_audit IS %(version)s;
+COMMENT ON TABLE {schema}.load_audit IS %(version)s;

@@ -1,4 +1,4 @@
-"""The audit trail: one row per attempt of one object's load, in `salesforce.load_audit`.
+"""The audit trail: one row per attempt of one object's load, in `<org schema>.load_audit`.
 
 An attempt's row is written before its first call to Salesforce and closed with its outcome,
 through a connection of its own (autocommit), so that:
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from salesforce_pipeline.sql_files import read_sql
+from salesforce_pipeline.sql_files import read_sql, sql_template
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -49,15 +49,23 @@ class Attempt:
     """One running attempt's audit row, and the session that holds its lock."""
 
     conn: PgConnection
+    schema: str
     audit_id: int
     sobject: str
     dag_run_id: str
 
+    def _sql(self, name: str) -> Any:
+        return _sql(name, self.schema)
+
+    @property
+    def _lock_key(self) -> dict[str, Any]:
+        return {"schema": self.schema, "audit_id": self.audit_id}
+
     def finish(self, **values: Any) -> None:
         """Record the outcome and release the attempt's lock."""
         with self.conn.cursor() as cur:
-            cur.execute(read_sql("audit_finish.sql"), {"audit_id": self.audit_id, **values})
-            cur.execute(read_sql("attempt_unlock.sql"), {"audit_id": self.audit_id})
+            cur.execute(self._sql("audit_finish.sql"), {"audit_id": self.audit_id, **values})
+            cur.execute(read_sql("attempt_unlock.sql"), self._lock_key)
 
     def fail_before_start(self, error: str) -> None:
         """Close an attempt that failed before it could begin (settings, connections)."""
@@ -83,7 +91,7 @@ class Attempt:
     def record_bulk_job(self, job_id: str, query: str, created_at: datetime) -> None:
         with self.conn.cursor() as cur:
             cur.execute(
-                read_sql("audit_bulk_job.sql"),
+                self._sql("audit_bulk_job.sql"),
                 {"audit_id": self.audit_id, "job_id": job_id, "query": query, "created_at": created_at},
             )
 
@@ -91,7 +99,7 @@ class Attempt:
         """The Bulk 2.0 job an earlier attempt of this run created for `query`, if any."""
         with self.conn.cursor() as cur:
             cur.execute(
-                read_sql("previous_bulk_job.sql"),
+                self._sql("previous_bulk_job.sql"),
                 {
                     "dag_run_id": self.dag_run_id,
                     "sobject": self.sobject,
@@ -107,10 +115,10 @@ class Attempt:
         closed = 0
         with self.conn.cursor() as cur:
             cur.execute(
-                read_sql("running_attempts.sql"), {"sobject": self.sobject, "audit_id": self.audit_id}
+                self._sql("running_attempts.sql"), {"sobject": self.sobject, "audit_id": self.audit_id}
             )
             for audit_id, dag_run_id, try_number, _started in cur.fetchall():
-                cur.execute(read_sql("attempt_is_gone.sql"), {"audit_id": audit_id})
+                cur.execute(read_sql("attempt_is_gone.sql"), {"schema": self.schema, "audit_id": audit_id})
                 if not cur.fetchone()[0]:
                     continue  # its session still holds the lock: that attempt is alive
                 error = ABANDONED.format(
@@ -120,10 +128,10 @@ class Attempt:
                     closed_by=self.dag_run_id,
                 )
                 cur.execute(
-                    read_sql("close_abandoned_attempt.sql"),
+                    self._sql("close_abandoned_attempt.sql"),
                     {"audit_id": audit_id, "closed_at": datetime.now(UTC), "error": error},
                 )
-                cur.execute(read_sql("attempt_unlock.sql"), {"audit_id": audit_id})
+                cur.execute(read_sql("attempt_unlock.sql"), {"schema": self.schema, "audit_id": audit_id})
                 closed += cur.rowcount if cur.rowcount > 0 else 0
                 log.warning("%s: audit row %d closed as failed: %s", self.sobject, audit_id, error)
         return closed
@@ -132,8 +140,14 @@ class Attempt:
         self.conn.close()
 
 
-def start_attempt(conn: PgConnection, **values: Any) -> Attempt:
-    """Write the attempt's `running` row on a side session of `conn` and take its lock.
+def _sql(name: str, schema: str) -> Any:
+    from psycopg2 import sql
+
+    return sql_template(name, schema=sql.Identifier(schema))
+
+
+def start_attempt(conn: PgConnection, schema: str, **values: Any) -> Attempt:
+    """Write the attempt's `running` row in `schema` on a side session of `conn` and take its lock.
 
     `values` are the columns of include/sql/audit_start.sql (`try_number` may be None).
     """
@@ -141,18 +155,24 @@ def start_attempt(conn: PgConnection, **values: Any) -> Attempt:
     side = side_connection(conn)
     try:
         with side.cursor() as cur:
-            cur.execute(read_sql("audit_start.sql"), values)
+            cur.execute(_sql("audit_start.sql", schema), values)
             (audit_id,) = cur.fetchone()
-            cur.execute(read_sql("attempt_lock.sql"), {"audit_id": audit_id})
+            cur.execute(read_sql("attempt_lock.sql"), {"schema": schema, "audit_id": audit_id})
     except BaseException:
         side.close()
         raise
-    return Attempt(conn=side, audit_id=audit_id, sobject=values["sobject"], dag_run_id=values["dag_run_id"])
+    return Attempt(
+        conn=side,
+        schema=schema,
+        audit_id=audit_id,
+        sobject=values["sobject"],
+        dag_run_id=values["dag_run_id"],
+    )
 
 
-def has_loaded_successfully(conn: PgConnection, sobject: str) -> bool:
+def has_loaded_successfully(conn: PgConnection, schema: str, sobject: str) -> bool:
     with conn.cursor() as cur:
-        cur.execute(read_sql("last_success.sql"), {"sobject": sobject})
+        cur.execute(_sql("last_success.sql", schema), {"sobject": sobject})
         (finished,) = cur.fetchone()
     conn.commit()
     return finished is not None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.objects import ObjectSpec
-from salesforce_pipeline.sql_files import read_sql, sql_template
+from salesforce_pipeline.sql_files import sql_template
 from salesforce_pipeline.transform import Reject, is_valid_id
 from salesforce_pipeline.warehouse import Waits, lock_object
 
@@ -68,6 +68,7 @@ class ObjectLoad:
         *,
         dag_run_id: str,
         extracted_at: datetime,
+        schema: str,
         direct_when_empty: bool = True,
         waits: Waits | None = None,
     ) -> None:
@@ -80,7 +81,9 @@ class ObjectLoad:
         self.columns = [*self.data_columns, *LINEAGE_COLUMNS]
         self.dag_run_id = dag_run_id
         self.extracted_at = extracted_at
-        self.target = sql.Identifier("salesforce", spec.table)
+        self.schema = schema
+        self.target = sql.Identifier(schema, spec.table)
+        self.table_name = f"{schema}.{spec.table}"  # for lock names and messages
         self.stage = sql.Identifier(f"_stage_{spec.table}")
         self.extracted = sql.Identifier(f"_extracted_{spec.table}")
         self.rejected = sql.Identifier(f"_rejected_{spec.table}")
@@ -104,18 +107,16 @@ class ObjectLoad:
         # COPY data goes as bytes in the connection's encoding, as psycopg2 would encode str.
         self._encoding = encodings[self.conn.encoding]
         with self.conn.cursor() as cur:
-            lock_object(
-                cur, f"salesforce.{self.spec.table}", self.waits.object_lock_wait, self.waits.lock_timeout
-            )
+            lock_object(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)
             cur.execute(sql_template("target_is_empty.sql", target=self.target))
             self.direct = bool(cur.fetchone()[0]) and self.direct_when_empty
             cur.execute(sql_template("create_rejected_ids.sql", rejected=self.rejected))
         if self.direct:
             self._seen_hashes = np.empty(0, dtype=np.int64)
             log.info(
-                "%s: salesforce.%s is empty, so chunks are COPYed straight into it",
+                "%s: %s is empty, so chunks are COPYed straight into it",
                 self.spec.name,
-                self.spec.table,
+                self.table_name,
             )
         else:
             self._create_work_tables()
@@ -228,6 +229,7 @@ class ObjectLoad:
         self._seen_hashes = None
 
     def write_rejects(self, rejects: Sequence[Reject]) -> None:
+        from psycopg2 import sql
         from psycopg2.extras import execute_values
 
         if not rejects:
@@ -237,7 +239,7 @@ class ObjectLoad:
         with self.conn.cursor() as cur:
             execute_values(
                 cur,
-                read_sql("insert_reject.sql"),
+                sql_template("insert_reject.sql", schema=sql.Identifier(self.schema)),
                 [(self.dag_run_id, self.spec.name, r.record_id, r.reason, r.raw_record) for r in rejects],
             )
             if ids:
@@ -257,7 +259,7 @@ class ObjectLoad:
         Guarded path: every extracted Id must be in the table at its extracted SystemModstamp or a
         newer one. Direct path: the table was empty, so it must hold exactly the rows COPYed.
         """
-        table = f"salesforce.{self.spec.table}"
+        table = self.table_name
         if self.direct:
             with self.conn.cursor() as cur:
                 cur.execute(sql_template("count_rows.sql", target=self.target))

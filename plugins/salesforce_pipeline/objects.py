@@ -17,10 +17,6 @@ class ObjectSpec:
     default_fields: tuple[str, ...]
     key_prefix: str
 
-    @property
-    def qualified_table(self) -> tuple[str, str]:
-        return ("salesforce", self.table)
-
 
 ACCOUNT = ObjectSpec(
     name="Account",
@@ -90,6 +86,11 @@ CONTACT = ObjectSpec(
 )
 
 OBJECTS: dict[str, ObjectSpec] = {spec.name: spec for spec in (ACCOUNT, CONTACT)}
+
+
+def asset_name(schema: str, table: str) -> str:
+    """The Airflow Asset an org's table is published as (`warehouse.salesforce_acme.contact`)."""
+    return f"warehouse.{schema}.{table}"
 
 
 def object_spec(name: str) -> ObjectSpec:

@@ -57,7 +57,7 @@ def reconcile(hook, spec, window, loader, summary, full_refresh) -> None:
         return
     if abs(summary.count_difference) <= summary.rejected:
         summary.count_note = f"difference of {summary.count_difference} explained by rejected records"
-        log.info("%s: %s (see salesforce.load_rejects)", spec.name, summary.count_note)
+        log.info("%s: %s (see load_rejects in the org's schema)", spec.name, summary.count_note)
         return
     recount = hook.count(recount_soql, include_deleted=recount_deleted)
     if recount != salesforce_side:

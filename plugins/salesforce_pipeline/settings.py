@@ -18,8 +18,13 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "statement_timeout_seconds": 3600,
       "object_lock_wait_seconds": 3600,
       "sweep": "weekly",
-      "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]}
+      "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]},
+      "max_active_loads": 2,
+      "pool": "default_pool"
     }
+
+With many orgs, the same document lists them under `orgs`, each overriding any of these for
+itself (see registry.py); `max_active_loads` and `pool` are read when the DAG file is parsed.
 
 Every setting has a type and a range with an upper bound (`RULES`); one SettingsError lists
 every problem found, so a fix is made once, not once per problem.
@@ -109,12 +114,15 @@ RULES: dict[str, Rule] = {
     "lock_timeout_seconds": Rule(float, 0.1, 600),
     "statement_timeout_seconds": Rule(float, 1, 86_400),
     "object_lock_wait_seconds": Rule(float, 1, 86_400),
+    "max_active_loads": Rule(int, 1, 16, " (object loads of one org at once)"),
 }
 SWEEP_CADENCES = ("daily", "weekly", "off")
 # Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID and
 # CONN_ID_MAX_LEN), matched whole: Airflow's `$` would also let a trailing newline through.
 _CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
 CONN_ID_SETTINGS = ("salesforce_conn_id", "postgres_conn_id")
+# Set per org by the registry (registry.py), never at the top level of the Variable.
+ORG_ONLY = ("org", "schema", "enabled")
 
 
 @dataclass(frozen=True)
@@ -135,76 +143,101 @@ class PipelineSettings:
     object_lock_wait_seconds: float = 3600.0
     sweep: str = "weekly"
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Read when the DAG file is parsed: concurrent object loads of one org, and the Airflow pool
+    # that caps extraction across all orgs.
+    max_active_loads: int = 2
+    pool: str = "default_pool"
+    # Which org these settings are for, and where its tables live (registry.py fills these in).
+    org: str = "default"
+    schema: str = "salesforce"
+    enabled: bool = True
 
     @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> PipelineSettings:
+    def from_mapping(cls, raw: Mapping[str, Any], **org: Any) -> PipelineSettings:
         """Validate a settings mapping; one error names every problem and how to fix it."""
-        defaults = {f.name: f.default for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in defaults}
-        problems = _unknown_setting_problems(raw, defaults)
-        for name, rule in RULES.items():
-            problem = rule.problem(name, values[name]) if name in values else None
-            if problem:
-                problems.append(
-                    f"{problem}; set it in that range, or remove it for the default {defaults[name]!r}"
-                )
-            elif name in values and rule.kind is float:
-                values[name] = float(values[name])  # JSON `10` means 10.0; the pipeline formats floats
-        for name in CONN_ID_SETTINGS:
-            if name in values and not (isinstance(values[name], str) and _CONN_ID.fullmatch(values[name])):
-                problems.append(
-                    f"{name} must be an Airflow connection id (1 to 250 letters, digits and _ - . : / \\ # ! "
-                    f"( )), got {_shown(values[name])}; or remove it for the default {defaults[name]!r}"
-                )
-        if "sweep" in values and values["sweep"] not in SWEEP_CADENCES:
-            problems.append(
-                f"sweep must be one of {list(SWEEP_CADENCES)} (how often the drift sweep runs), "
-                f"got {_shown(values['sweep'])}; or remove it for the default {defaults['sweep']!r}"
-            )
-        extra, extra_problems = _validate_extra_fields(values.get("extra_fields", {}))
-        problems += extra_problems
+        values, problems = validate(raw)
         if problems:
-            # One numbered line each: the messages have semicolons of their own.
-            raise SettingsError(
-                f"Variable {VARIABLE_NAME!r} has {len(problems)} problem(s); nothing was extracted:"
-                + "".join(f"\n  {n}. {problem}" for n, problem in enumerate(problems, 1))
+            raise SettingsError(problem_report(problems))
+        return cls(**values, **org)
+
+
+def problem_report(problems: list[str], org: str | None = None) -> str:
+    # One numbered line each: the messages have semicolons of their own.
+    where = f" for org {org!r}" if org else ""
+    return (
+        f"Variable {VARIABLE_NAME!r} has {len(problems)} problem(s){where}; nothing was extracted:"
+        + "".join(f"\n  {n}. {problem}" for n, problem in enumerate(problems, 1))
+    )
+
+
+def validate(
+    raw: Mapping[str, Any], where: str = "", allowed: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """The valid settings in `raw` and a problem for each one that is not.
+
+    `where` prefixes every setting's name in the messages (`orgs.acme.`); `allowed` are further
+    keys the caller reads itself (an org entry's `schema` and `enabled`).
+    """
+    defaults = {f.name: f.default for f in fields(PipelineSettings) if f.name not in ORG_ONLY}
+    values = {k: v for k, v in raw.items() if k in defaults}
+    problems = _unknown_setting_problems(raw, {**defaults, **dict.fromkeys(allowed)}, where)
+    for name, rule in RULES.items():
+        problem = rule.problem(where + name, values[name]) if name in values else None
+        if problem:
+            problems.append(
+                f"{problem}; set it in that range, or remove it for the default {defaults[name]!r}"
             )
-        values["extra_fields"] = extra
-        return cls(**values)
+        elif name in values and rule.kind is float:
+            values[name] = float(values[name])  # JSON `10` means 10.0; the pipeline formats floats
+    for name in (*CONN_ID_SETTINGS, "pool"):
+        if name in values and not (isinstance(values[name], str) and _CONN_ID.fullmatch(values[name])):
+            kind = "an Airflow pool name" if name == "pool" else "an Airflow connection id"
+            problems.append(
+                f"{where}{name} must be {kind} (1 to 250 letters, digits and _ - . : / \\ # ! "
+                f"( )), got {_shown(values[name])}; or remove it for the default {defaults[name]!r}"
+            )
+    if "sweep" in values and values["sweep"] not in SWEEP_CADENCES:
+        problems.append(
+            f"{where}sweep must be one of {list(SWEEP_CADENCES)} (how often the drift sweep runs), "
+            f"got {_shown(values['sweep'])}; or remove it for the default {defaults['sweep']!r}"
+        )
+    if "extra_fields" in values:
+        values["extra_fields"], extra_problems = _validate_extra_fields(values["extra_fields"], where)
+        problems += extra_problems
+    return values, problems
 
 
-def _unknown_setting_problems(raw: Mapping[str, Any], known: Mapping[str, Any]) -> list[str]:
+def _unknown_setting_problems(raw: Mapping[str, Any], known: Mapping[str, Any], where: str = "") -> list[str]:
     # Only the names are shown, never the values: an unknown key may hold anything.
     problems = []
     for name in sorted(set(raw) - set(known), key=str):
         close = difflib.get_close_matches(str(name), list(known), n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known settings: {sorted(known)}"
-        problems.append(f"unknown setting {_shown(name)}; {hint}")
+        problems.append(f"unknown setting {where}{_shown(name)}; {hint}")
     return problems
 
 
-def _validate_extra_fields(raw: Any) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+def _validate_extra_fields(raw: Any, where: str = "") -> tuple[dict[str, tuple[str, ...]], list[str]]:
+    where = f"{where}extra_fields"
     if not isinstance(raw, Mapping):
-        return {}, [f"extra_fields must map an object name to a list of field names, got {_shown(raw)}"]
+        return {}, [f"{where} must map an object name to a list of field names, got {_shown(raw)}"]
     result: dict[str, tuple[str, ...]] = {}
     problems = []
     for sobject, names in raw.items():
         if sobject not in OBJECTS:
-            problems.append(
-                f"extra_fields names object {sobject!r}; this pipeline extracts {sorted(OBJECTS)}"
-            )
+            problems.append(f"{where} names object {sobject!r}; this pipeline extracts {sorted(OBJECTS)}")
             continue
         if (
             isinstance(names, str)
             or not isinstance(names, list)
             or not all(isinstance(n, str) for n in names)
         ):
-            problems.append(f"extra_fields.{sobject} must be a list of field names, got {_shown(names)}")
+            problems.append(f"{where}.{sobject} must be a list of field names, got {_shown(names)}")
             continue
         bad = [n for n in names if not is_soql_identifier(n)]
         if bad:
             problems.append(
-                f"extra_fields.{sobject} has {bad!r}, which is not a SOQL field name; use API names such "
+                f"{where}.{sobject} has {bad!r}, which is not a SOQL field name; use API names such "
                 "as Health_Score__c or a relationship path such as Account.Name"
             )
             continue

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from salesforce_pipeline import audit, budget, extract, load, warehouse
+from salesforce_pipeline import audit, budget, extract, load, tenancy, warehouse
 from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
-from salesforce_pipeline.sql_files import read_sql, sql_template
+from salesforce_pipeline.sql_files import sql_template
 from salesforce_pipeline.transform import is_valid_id, transform_columns
 
 if TYPE_CHECKING:
@@ -97,12 +97,14 @@ class SweepSummary:
         return {**asdict(self), "differences": self.differences}
 
 
-def sweep_due(conn: PgConnection, sobject: str, cadence: str, now: datetime) -> bool:
+def sweep_due(conn: PgConnection, schema: str, sobject: str, cadence: str, now: datetime) -> bool:
     """Whether the object's last whole comparison (a sweep or a full refresh) is `cadence` old."""
+    from psycopg2 import sql
+
     if cadence == "off":
         return False
     with conn.cursor() as cur:
-        cur.execute(read_sql("sweep_due.sql"), {"sobject": sobject})
+        cur.execute(sql_template("sweep_due.sql", schema=sql.Identifier(schema)), {"sobject": sobject})
         (last,) = cur.fetchone()
     conn.commit()
     return last is None or now - last >= CADENCES[cadence]
@@ -120,11 +122,12 @@ def run_sweep(
 ) -> SweepSummary:
     """Compare `spec`'s table with Salesforce and heal what differs; audited as mode 'sweep'."""
     waits = warehouse.Waits.from_settings(settings)
-    warehouse.apply_schema(conn, waits)
+    warehouse.apply_schema(conn, settings.schema, waits)
     started_at = datetime.now(UTC)
     started = time.monotonic()
     attempt = audit.start_attempt(
         conn,
+        settings.schema,
         dag_run_id=dag_run_id,
         sobject=spec.name,
         mode="sweep",
@@ -159,9 +162,10 @@ def run_sweep(
 def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before):
     from psycopg2 import sql
 
+    tenancy.check_organization(conn, settings, hook.organization_id)
     plan = extract.plan_fields(spec, hook.describe_object(spec.name), extra_fields, hook.describe_object)
     if plan.extra_columns:
-        warehouse.add_missing_columns(conn, spec.table, plan.extra_columns, waits)
+        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, waits)
     count_soql = extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW)
     summary.salesforce_count = hook.count(count_soql, include_deleted=True)
     summary.method = "bulk2" if summary.salesforce_count > settings.bulk_threshold else "rest"
@@ -173,6 +177,7 @@ def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, starte
         plan.columns,
         dag_run_id=dag_run_id,
         extracted_at=started_at,
+        schema=settings.schema,
         direct_when_empty=False,
         waits=waits,
     )
@@ -344,6 +349,6 @@ def _finish(attempt, summary, hook, calls_before, started, status, error) -> Non
             error=error,
         )
     except Exception:
-        log.warning("%s: could not record the sweep's outcome in salesforce.load_audit", summary.sobject)
+        log.warning("%s: could not record the sweep's outcome in its load_audit table", summary.sobject)
         if status == "success":
             raise

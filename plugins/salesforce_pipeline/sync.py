@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from salesforce_pipeline import audit, budget, extract, load, reconcile, warehouse
+from salesforce_pipeline import audit, budget, extract, load, reconcile, tenancy, warehouse
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.settings import PipelineSettings
@@ -105,16 +105,17 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
 
     # Cheap when there is nothing to do (a catalog read, no lock): a task run on its own (a
     # clear, `airflow tasks test`) needs no prepare_warehouse before it.
-    warehouse.apply_schema(conn, waits)
+    warehouse.apply_schema(conn, settings.schema, waits)
     full_refresh = request.full_refresh
     if full_refresh:
         log.info("%s: full refresh requested (full_refresh=true)", spec.name)
-    elif not audit.has_loaded_successfully(conn, spec.name):
+    elif not audit.has_loaded_successfully(conn, settings.schema, spec.name):
         full_refresh = True
         log.info(
-            "%s: no successful load recorded in salesforce.load_audit, so this run does a full refresh "
+            "%s: no successful load recorded in %s.load_audit, so this run does a full refresh "
             "to bring in the whole history",
             spec.name,
+            settings.schema,
         )
     window = (
         extract.FULL_REFRESH_WINDOW
@@ -128,6 +129,7 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
     mode = "full_refresh" if full_refresh else "incremental"
     attempt = audit.start_attempt(
         conn,
+        settings.schema,
         dag_run_id=request.dag_run_id,
         sobject=spec.name,
         mode=mode,
@@ -176,6 +178,8 @@ def _run(
         settings.lookback_minutes,
     )
 
+    # The login must reach this org's own Salesforce org before anything is read or written.
+    tenancy.check_organization(conn, settings, hook.organization_id)
     # Everything that can be wrong with the configuration fails here, before any extraction.
     plan = extract.plan_fields(
         spec,
@@ -192,8 +196,10 @@ def _run(
             extract.snake_case(hidden),
         )
     if plan.extra_columns:
-        warehouse.add_missing_columns(conn, spec.table, plan.extra_columns, waits)
-    warehouse.check_target(conn, spec.table, {extract.snake_case(f): k for f, k in plan.kinds.items()})
+        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, waits)
+    warehouse.check_target(
+        conn, settings.schema, spec.table, {extract.snake_case(f): k for f, k in plan.kinds.items()}
+    )
 
     count = hook.count(extract.build_count_soql(spec, window), include_deleted=True)
     method = budget.choose_method(request.method, count, settings)
@@ -203,7 +209,13 @@ def _run(
     log.info("%s: Salesforce counts %d records in the window; extracting with %s", spec.name, count, method)
 
     loader = load.ObjectLoad(
-        conn, spec, plan.columns, dag_run_id=request.dag_run_id, extracted_at=extracted_at, waits=waits
+        conn,
+        spec,
+        plan.columns,
+        dag_run_id=request.dag_run_id,
+        extracted_at=extracted_at,
+        schema=settings.schema,
+        waits=waits,
     )
     loader.begin()
     soql = extract.build_soql(spec, plan.fields, window)
@@ -286,7 +298,7 @@ def _finish_audit(attempt, summary, hook, calls_before, *, status, error) -> Non
         )
     except Exception:
         # The load's own outcome matters more than its audit row; a lost connection lands here.
-        log.warning("%s: could not record the load's outcome in salesforce.load_audit", summary.sobject)
+        log.warning("%s: could not record the load's outcome in its load_audit table", summary.sobject)
         if status == "success":
             raise
 

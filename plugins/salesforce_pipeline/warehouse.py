@@ -31,7 +31,6 @@ T = TypeVar("T")
 #: Written into the catalog (a comment on load_audit) by schema.sql; bump it with every change
 #: to schema.sql, so existing warehouses get the change on their next run.
 SCHEMA_VERSION = "salesforce_pipeline schema 2: one row per load attempt of one object"
-SCHEMA_LOCK = "salesforce_pipeline.schema"
 # A DDL statement that cannot get its lock within lock_timeout is tried again this many times,
 # waiting a little longer each time, before the run gives up (and Airflow retries the task).
 DDL_ATTEMPTS = 5
@@ -116,7 +115,7 @@ def translate(exc: BaseException, what: str, waits: Waits) -> BaseException:
     return exc
 
 
-def _with_ddl_retries(conn: PgConnection, what: str, waits: Waits, step: Callable[[Any], T]) -> T:
+def run_ddl(conn: PgConnection, what: str, waits: Waits, step: Callable[[Any], T]) -> T:
     """Run `step` in its own transaction, again after a lock timeout, with growing pauses."""
     from psycopg2 import errors
 
@@ -136,49 +135,61 @@ def _with_ddl_retries(conn: PgConnection, what: str, waits: Waits, step: Callabl
     raise AssertionError("unreachable")
 
 
-def schema_version(conn: PgConnection) -> str | None:
+def _state_names(schema: str) -> dict[str, str]:
+    # Schema names are validated identifiers (registry.SCHEMA_NAME), so plain dotted names are exact.
+    return {table: f"{schema}.{table}" for table in ("account", "contact", "load_rejects", "load_audit")}
+
+
+def schema_version(conn: PgConnection, schema: str) -> str | None:
     with conn.cursor() as cur:
-        cur.execute(read_sql("schema_state.sql"))
+        cur.execute(read_sql("schema_state.sql"), _state_names(schema))
         (version,) = cur.fetchone()
     conn.commit()
     return version
 
 
-def apply_schema(conn: PgConnection, waits: Waits | None = None) -> bool:
-    """Create or upgrade the schema when the catalog says it is not current; True if it did."""
+def apply_schema(conn: PgConnection, schema: str, waits: Waits | None = None) -> bool:
+    """Create or upgrade an org's schema when the catalog says it is not current; True if it did."""
+    from psycopg2 import sql
+
     waits = waits or Waits()
-    if schema_version(conn) == SCHEMA_VERSION:
+    if schema_version(conn, schema) == SCHEMA_VERSION:
         return False
+    name = sql.Identifier(schema)
 
     def create(cur: Any) -> bool:
         # Concurrent first runs both get here; the lock makes the second find the work done.
-        lock_object(cur, SCHEMA_LOCK, waits.object_lock_wait, waits.lock_timeout)
-        cur.execute(read_sql("schema_state.sql"))
+        lock_object(cur, f"salesforce_pipeline.schema.{schema}", waits.object_lock_wait, waits.lock_timeout)
+        cur.execute(read_sql("schema_state.sql"), _state_names(schema))
         if cur.fetchone()[0] == SCHEMA_VERSION:
             return False
-        cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'salesforce'")
+        cur.execute(read_sql("schema_exists.sql"), {"schema": schema})
         if cur.fetchone() is None:
-            cur.execute(read_sql("create_schema.sql"))
-        cur.execute(read_sql("schema.sql"), {"version": SCHEMA_VERSION})
+            cur.execute(sql_template("create_schema.sql", schema=name))
+        cur.execute(sql_template("schema.sql", schema=name), {"version": SCHEMA_VERSION})
         return True
 
-    changed = _with_ddl_retries(conn, "creating the warehouse schema", waits, create)
+    changed = run_ddl(conn, f"creating the warehouse schema {schema}", waits, create)
     if changed:
-        log.info("warehouse schema 'salesforce' created or upgraded to: %s", SCHEMA_VERSION)
+        log.info("warehouse schema %s created or upgraded to: %s", schema, SCHEMA_VERSION)
     return changed
 
 
-def table_columns(conn: PgConnection, table: str) -> list[tuple[str, str, bool, bool]]:
-    """(name, type, not null, filled by Postgres) for each column of `salesforce.<table>`."""
+def table_columns(conn: PgConnection, schema: str, table: str) -> list[tuple[str, str, bool, bool]]:
+    """(name, type, not null, filled by Postgres) for each column of `<schema>.<table>`."""
     with conn.cursor() as cur:
-        cur.execute(read_sql("table_columns.sql"), {"table": f"salesforce.{table}"})
+        cur.execute(read_sql("table_columns.sql"), {"table": f"{schema}.{table}"})
         rows = cur.fetchall()
     conn.commit()
     return rows
 
 
 def add_missing_columns(
-    conn: PgConnection, table: str, columns: Sequence[tuple[str, str]], waits: Waits | None = None
+    conn: PgConnection,
+    schema: str,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    waits: Waits | None = None,
 ) -> list[str]:
     """Add the configured extra columns the table lacks; returns the names added.
 
@@ -190,26 +201,26 @@ def add_missing_columns(
     from psycopg2 import sql
 
     waits = waits or Waits()
-    existing = {name for name, *_ in table_columns(conn, table)}
+    existing = {name for name, *_ in table_columns(conn, schema, table)}
     missing = [(column, kind) for column, kind in columns if column not in existing]
     if not missing:
         return []
 
     def alter(cur: Any) -> list[str]:
-        lock_object(cur, f"salesforce.{table}", waits.object_lock_wait, waits.lock_timeout)
+        lock_object(cur, f"{schema}.{table}", waits.object_lock_wait, waits.lock_timeout)
         for column, column_type in missing:
             cur.execute(
                 sql_template(
                     "add_column.sql",
-                    target=sql.Identifier("salesforce", table),
+                    target=sql.Identifier(schema, table),
                     column=sql.Identifier(column),
                     column_type=sql.SQL(column_type),
                 )
             )
         return [column for column, _ in missing]
 
-    added = _with_ddl_retries(conn, f"adding columns to salesforce.{table}", waits, alter)
-    log.info("salesforce.%s: added column(s) %s for configured extra fields", table, ", ".join(added))
+    added = run_ddl(conn, f"adding columns to {schema}.{table}", waits, alter)
+    log.info("%s.%s: added column(s) %s for configured extra fields", schema, table, ", ".join(added))
     return added
 
 
@@ -239,7 +250,8 @@ def column_problems(
 ) -> list[str]:
     """Why the target cannot take the pipeline's rows, column by column (empty when it can).
 
-    `kinds` maps each column the pipeline writes to its kind (transform's kinds by column).
+    `table` is the qualified name (`salesforce_acme.contact`); `kinds` maps each column the
+    pipeline writes to its kind (transform's kinds by column).
     """
     from salesforce_pipeline.transform import postgres_type
 
@@ -256,23 +268,23 @@ def column_problems(
         if actual not in holds and not _wide_enough_varchar(actual, kind):
             problems.append(
                 f"column {column} is {actual}, which cannot hold every value the pipeline writes there "
-                f"({wanted}); widen it: ALTER TABLE salesforce.{table} ALTER COLUMN {column} TYPE {wanted}"
+                f"({wanted}); widen it: ALTER TABLE {table} ALTER COLUMN {column} TYPE {wanted}"
             )
     for name, (type_, not_null, filled) in by_name.items():
         if name not in written and not_null and not filled:
             problems.append(
                 f"column {name} ({type_}) was added as NOT NULL without a default, so no row the pipeline "
                 f"inserts can satisfy it; give it a default or drop NOT NULL: ALTER TABLE "
-                f"salesforce.{table} ALTER COLUMN {name} DROP NOT NULL"
+                f"{table} ALTER COLUMN {name} DROP NOT NULL"
             )
     return problems
 
 
-def check_target(conn: PgConnection, table: str, kinds: dict[str, str]) -> None:
+def check_target(conn: PgConnection, schema: str, table: str, kinds: dict[str, str]) -> None:
     """Fail before loading, naming each column, when the table cannot take the pipeline's rows."""
-    problems = column_problems(table, table_columns(conn, table), kinds)
+    problems = column_problems(f"{schema}.{table}", table_columns(conn, schema, table), kinds)
     if problems:
         raise WarehouseSchemaError(
-            f"salesforce.{table} was changed in a way the pipeline cannot load into; nothing was loaded: "
+            f"{schema}.{table} was changed in a way the pipeline cannot load into; nothing was loaded: "
             + "; ".join(problems)
         )

@@ -181,7 +181,7 @@ def _kill_backend_when_loading(admin_url: str, killed: list[int], stop: threadin
     with conn.cursor() as cur:
         while not stop.is_set() and not killed:
             cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'salesforce_to_postgres' "
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
                 "AND xact_start IS NOT NULL AND state = 'idle in transaction' "
                 'AND query LIKE \'%%"salesforce"."contact"%%\''
             )
@@ -255,7 +255,7 @@ def test_the_worker_killed_mid_load_then_the_task_retried(pipeline, sf_emulator,
             while time.monotonic() < deadline:
                 # Mid-load: the transaction is open and its last statement wrote a chunk.
                 cur.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'salesforce_to_postgres' "
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
                     "AND state = 'idle in transaction' "
                     'AND query LIKE \'%%"salesforce"."contact"%%\''
                 )

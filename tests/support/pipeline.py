@@ -16,9 +16,12 @@ from tests.support.warehouse import mismatches, warehouse_rows
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def salesforce_connection_json(emulator, mode: str = "client_credentials", **overrides: Any) -> str:
-    """The Salesforce connection as the AIRFLOW_CONN_SALESFORCE_DEFAULT JSON a user would write."""
-    creds = emulator.credentials
+def salesforce_connection_json(
+    emulator, mode: str = "client_credentials", credentials: Any = None, **overrides: Any
+) -> str:
+    """The Salesforce connection as the AIRFLOW_CONN_SALESFORCE_DEFAULT JSON a user would write
+    (for the emulator's first org, or the org whose `credentials` are given)."""
+    creds = credentials or emulator.credentials
     extra: dict[str, Any] = {"domain": emulator.base_url, "ca_bundle": str(emulator.ca_path)}
     conn: dict[str, Any] = {"conn_type": "customerscore_salesforce", "extra": extra}
     if mode == "client_credentials":

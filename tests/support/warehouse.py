@@ -47,11 +47,11 @@ def expected_value(api_name: str, sf_type: str, value: Any) -> Any:
     return text
 
 
-def warehouse_rows(url: str, table: str) -> dict[str, dict[str, Any]]:
+def warehouse_rows(url: str, table: str, schema: str = "salesforce") -> dict[str, dict[str, Any]]:
     conn = psycopg2.connect(url)
     try:
         with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute(f"SELECT * FROM salesforce.{table}")  # table from OBJECTS, not input
+            cur.execute(f'SELECT * FROM "{schema}".{table}')  # names from the test and OBJECTS, not input
             return {row["id"]: dict(row) for row in cur.fetchall()}
     finally:
         conn.close()

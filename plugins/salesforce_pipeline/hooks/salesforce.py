@@ -233,6 +233,12 @@ class SalesforcePipelineHook(Bulk2QueryMixin, SalesforceHook):
         """Return the logged-in ``simple_salesforce.Salesforce`` client (cached)."""
         return self.conn
 
+    @property
+    def organization_id(self) -> str | None:
+        """The Organization Id of the Salesforce org this connection reaches (logs in if needed)."""
+        self.get_conn()
+        return self._login_result.org_id if self._login_result else None
+
     def _build_client(self, result: LoginResult) -> Salesforce:
         # Direct-session mode: simple-salesforce does no login of its own and builds every URL as
         # https://{instance}/..., port kept, which is what a proxy or the emulator needs.

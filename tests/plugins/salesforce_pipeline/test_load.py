@@ -48,13 +48,15 @@ def rec(serial, name, stamp, deleted=False, **extra):
 @pytest.fixture
 def conn(warehouse):
     connection = psycopg2.connect(warehouse)
-    apply_schema(connection)
+    apply_schema(connection, "salesforce")
     yield connection
     connection.close()
 
 
 def run_load(conn, *chunks, run_id="run-1"):
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id=run_id, extracted_at=datetime.now(UTC))
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id=run_id, extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     loader.begin()
     upserted = sum(loader.load_chunk(c).upserted for c in chunks)
     assert loader.verification_problem() is None
@@ -87,9 +89,11 @@ def rows(conn):
 
 
 def test_schema_is_idempotent(conn):
-    assert apply_schema(conn) is False  # the fixture applied it: nothing to do
-    assert add_missing_columns(conn, "account", [("health_score__c", "numeric")]) == ["health_score__c"]
-    assert add_missing_columns(conn, "account", [("health_score__c", "numeric")]) == []
+    assert apply_schema(conn, "salesforce") is False  # the fixture applied it: nothing to do
+    assert add_missing_columns(conn, "salesforce", "account", [("health_score__c", "numeric")]) == [
+        "health_score__c"
+    ]
+    assert add_missing_columns(conn, "salesforce", "account", [("health_score__c", "numeric")]) == []
     with conn.cursor() as cur:
         cur.execute(
             "SELECT data_type FROM information_schema.columns "
@@ -141,13 +145,17 @@ def test_deletes_keep_the_row_flagged(conn):
 
 
 def test_a_failed_load_leaves_the_warehouse_as_it_was(conn):
-    direct = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC))
+    direct = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     direct.begin()
     direct.load_chunk(frame(rec(1, "lost", T0)))
     direct.rollback()
     assert rows(conn) == []
     run_load(conn, frame(rec(1, "kept", T0)))
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC))
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="fails", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     loader.begin()
     loader.load_chunk(frame(rec(1, "changed", T0 + timedelta(days=1)), rec(2, "new", T0)))
     loader.rollback()
@@ -157,7 +165,9 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(conn):
 def test_full_refresh_marks_ids_salesforce_no_longer_has(conn):
     run_load(conn, frame(rec(1, "a", T0), rec(2, "purged", T0)))
     started = datetime.now(UTC)
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="full", extracted_at=started)
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="full", extracted_at=started, schema="salesforce"
+    )
     loader.begin()
     loader.load_chunk(frame(rec(1, "a", T0)))
     assert loader.mark_missing_as_deleted(started) == 1
@@ -167,13 +177,17 @@ def test_full_refresh_marks_ids_salesforce_no_longer_has(conn):
 
 
 def test_an_empty_table_is_filled_directly_and_a_loaded_one_through_the_guard(conn):
-    first = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="first", extracted_at=datetime.now(UTC))
+    first = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="first", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     first.begin()
     assert first.mode == "direct"
     first.load_chunk(frame(rec(1, "a", T0)))
     assert first.verification_problem() is None
     first.commit()
-    second = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="second", extracted_at=datetime.now(UTC))
+    second = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="second", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     second.begin()
     assert second.mode == "guarded"
     second.rollback()
@@ -181,7 +195,9 @@ def test_an_empty_table_is_filled_directly_and_a_loaded_one_through_the_guard(co
 
 def test_an_id_repeated_in_a_later_chunk_moves_a_direct_load_onto_the_guard(conn):
     started = datetime.now(UTC)
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="dup", extracted_at=started)
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="dup", extracted_at=started, schema="salesforce"
+    )
     loader.begin()
     loader.load_chunk(frame(rec(1, "newer", T0 + timedelta(days=1)), rec(2, "b", T0)))
     assert loader.mode == "direct"
@@ -200,7 +216,9 @@ def test_an_id_repeated_in_a_later_chunk_moves_a_direct_load_onto_the_guard(conn
 
 
 def test_verification_finds_extracted_ids_missing_from_the_table(conn, path):
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC))
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     loader.begin()
     assert loader.mode == path
     loader.load_chunk(frame(rec(1, "a", T0)))
@@ -218,11 +236,15 @@ def test_verification_finds_extracted_ids_missing_from_the_table(conn, path):
 def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
     # Guarded path, an Id in two chunks (older, then newer). A table row at the older stamp, or
     # at one between the two, is a lost newer version; at the newest stamp (or newer) it is fine.
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC))
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="r", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     loader.begin()
     loader.load_chunk(frame(rec(9, "seed", T0)))
     loader.commit()
-    loader = load.ObjectLoad(conn, ACCOUNT, COLUMNS, dag_run_id="r2", extracted_at=datetime.now(UTC))
+    loader = load.ObjectLoad(
+        conn, ACCOUNT, COLUMNS, dag_run_id="r2", extracted_at=datetime.now(UTC), schema="salesforce"
+    )
     loader.begin()
     assert loader.mode == "guarded"
     loader.load_chunk(frame(rec(1, "old", T0)))

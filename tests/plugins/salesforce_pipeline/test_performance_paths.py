@@ -48,7 +48,7 @@ def hook_factory(sf_emulator, monkeypatch):
 @pytest.fixture
 def conn(warehouse):
     connection = psycopg2.connect(warehouse)
-    apply_schema(connection)
+    apply_schema(connection, "salesforce")
     yield connection
     connection.close()
 
@@ -163,6 +163,7 @@ class SyntheticHook:
         self.api_calls = 0
         self.api_usage: tuple[int, int] | None = (0, 10_000_000)
         self.logins = 1
+        self.organization_id = "00D000000000001AAA"
 
     def describe_object(self, name: str) -> dict[str, Any]:
         self.api_calls += 1
@@ -280,14 +281,14 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
     ]
     connection = psycopg2.connect(url, cursor_factory=CountingCursor)
     try:
-        apply_schema(connection)
+        apply_schema(connection, "salesforce")
         with connection.cursor() as cur:
             cur.execute("TRUNCATE salesforce.account")
         connection.commit()
         bystanders = 0
         if loaded_before:  # a row not in the data makes the load take the guarded path
             seed = load.ObjectLoad(connection, ACCOUNT, ["id", "system_modstamp", "is_deleted"],
-                                   dag_run_id="seed", extracted_at=NOW)  # fmt: skip
+                                   dag_run_id="seed", extracted_at=NOW, schema="salesforce")  # fmt: skip
             seed.begin()
             seed.load_chunk(transform_records(
                 [{"Id": "001" + "9" * 12 + id_checksum("001" + "9" * 12),
@@ -297,7 +298,12 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
             bystanders = 1
         CountingCursor.counts = Counter()
         loader = load.ObjectLoad(
-            connection, ACCOUNT, [snake_case(f) for f in fields], dag_run_id="count", extracted_at=NOW
+            connection,
+            ACCOUNT,
+            [snake_case(f) for f in fields],
+            dag_run_id="count",
+            extracted_at=NOW,
+            schema="salesforce",
         )
         loader.begin()
         upserted = sum(loader.load_chunk(frame).upserted for frame in frames)

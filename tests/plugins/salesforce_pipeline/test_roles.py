@@ -1,4 +1,4 @@
-"""The loader role can create and write in schema salesforce, and nothing else."""
+"""The loader role can create schemas and write in the ones it owns, and nothing else."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ def test_the_loader_creates_and_writes_in_its_schema(as_loader):
     "statement",
     [
         "CREATE TABLE public.scratch (id int)",
-        "CREATE SCHEMA elsewhere",
         "CREATE DATABASE another",
         "CREATE ROLE intruder",
         "SELECT * FROM pg_authid",
@@ -39,3 +38,18 @@ def test_the_loader_creates_and_writes_in_its_schema(as_loader):
 def test_the_loader_can_do_nothing_else(as_loader, statement):
     with pytest.raises(psycopg2.errors.InsufficientPrivilege):
         as_loader.execute(statement)
+
+
+def test_the_loader_creates_an_orgs_schema_but_cannot_touch_a_schema_it_does_not_own(
+    test_database_url, as_loader
+):
+    as_loader.execute("CREATE SCHEMA salesforce_acme")
+    as_loader.execute("CREATE TABLE salesforce_acme.account (id int)")
+    admin = psycopg2.connect(test_database_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("CREATE SCHEMA IF NOT EXISTS finance; CREATE TABLE IF NOT EXISTS finance.ledger (id int)")
+    admin.close()
+    for statement in ("SELECT * FROM finance.ledger", "CREATE TABLE finance.scratch (id int)"):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            as_loader.execute(statement)

@@ -39,7 +39,7 @@ def hook(sf_emulator, monkeypatch):
 @pytest.fixture
 def conn(warehouse):
     connection = psycopg2.connect(warehouse)
-    apply_schema(connection)
+    apply_schema(connection, "salesforce")
     yield connection
     connection.close()
 
@@ -166,12 +166,12 @@ def test_the_budget_refusal_changes_nothing(sf_emulator, hook, loaded):
 def test_a_sweep_is_due_by_its_cadence(loaded):
     # The full refresh that loaded the table compared every record: it counts as a sweep.
     now = datetime.now(UTC)
-    assert not sweep.sweep_due(loaded, "Contact", "daily", now)
-    assert sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=21))
-    assert not sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=3))
-    assert sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=7))
-    assert not sweep.sweep_due(loaded, "Contact", "off", now + timedelta(days=365))
-    assert sweep.sweep_due(loaded, "Account", "weekly", now), "never compared"
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "daily", now)
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "daily", now + timedelta(hours=21))
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "weekly", now + timedelta(days=3))
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "weekly", now + timedelta(days=7))
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "off", now + timedelta(days=365))
+    assert sweep.sweep_due(loaded, "salesforce", "Account", "weekly", now), "never compared"
 
 
 def incremental(hook, conn, start: datetime, end: datetime, run_id: str) -> sync.SyncSummary:
@@ -298,19 +298,21 @@ def test_only_a_successful_sweep_or_full_refresh_restarts_the_cadence(sf_emulato
     org = sf_emulator.org
     execute(loaded, "UPDATE salesforce.load_audit SET finished_at = finished_at - interval '30 days'")
     now = datetime.now(UTC)
-    assert sweep.sweep_due(loaded, "Contact", "weekly", now)
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "weekly", now)
 
     org.set_api_usage(org.api_usage[1] - 3)
     with pytest.raises(budget.ApiBudgetExceeded):
         run(hook, loaded)
     org.reset_api_usage()
-    assert sweep.sweep_due(loaded, "Contact", "daily", datetime.now(UTC)), "a failed sweep does not count"
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "daily", datetime.now(UTC)), (
+        "a failed sweep does not count"
+    )
 
     run(hook, loaded)
     now = datetime.now(UTC)
     # Slack for a scheduler that starts today's run a little earlier than yesterday's.
-    assert not sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=19))
-    assert sweep.sweep_due(loaded, "Contact", "daily", now + timedelta(hours=20, minutes=1))
-    assert not sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=6))
-    assert sweep.sweep_due(loaded, "Contact", "weekly", now + timedelta(days=6, hours=13))
-    assert not sweep.sweep_due(loaded, "Contact", "off", now + timedelta(days=365))
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "daily", now + timedelta(hours=19))
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "daily", now + timedelta(hours=20, minutes=1))
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "weekly", now + timedelta(days=6))
+    assert sweep.sweep_due(loaded, "salesforce", "Contact", "weekly", now + timedelta(days=6, hours=13))
+    assert not sweep.sweep_due(loaded, "salesforce", "Contact", "off", now + timedelta(days=365))
