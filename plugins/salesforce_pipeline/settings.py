@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
+import os
 import re
 import reprlib
 from collections.abc import Mapping
@@ -42,6 +44,8 @@ from typing import Any
 
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import OBJECTS
+
+log = logging.getLogger(__name__)
 
 VARIABLE_NAME = "salesforce_to_postgres"
 
@@ -270,6 +274,7 @@ def check_connections(settings: PipelineSettings) -> None:
     missing = []
     for name in CONN_ID_SETTINGS:
         conn_id = getattr(settings, name)
+        _say_if_shadowed(conn_id)
         try:
             BaseHook.get_connection(conn_id)
         # What the task SDK raises when no backend has the id; any other failure is not "missing".
@@ -280,6 +285,19 @@ def check_connections(settings: PipelineSettings) -> None:
             f"Airflow has no connection for {' and '.join(missing)}. Create it in the UI (Admin -> "
             "Connections), with `airflow connections add`, or as an AIRFLOW_CONN_<ID> environment "
             f"variable; or set the id in Variable {VARIABLE_NAME!r}."
+        )
+
+
+def _say_if_shadowed(conn_id: str) -> None:
+    # Airflow reads AIRFLOW_CONN_<ID> before its database, and the UI does not list it: a user
+    # who edits the connection of the same id in the UI would change nothing that runs.
+    variable = f"AIRFLOW_CONN_{conn_id.upper()}"
+    if variable in os.environ:
+        log.warning(
+            "connection %r comes from the environment variable %s, which hides any connection with the "
+            "same id saved in the Airflow UI or database; unset it to use the one saved there",
+            conn_id,
+            variable,
         )
 
 

@@ -358,9 +358,11 @@ def running_airflow(
     connections: Mapping[str, str],
     extra_env: Mapping[str, str] | None = None,
     start_timeout: float = 90.0,
+    dag_id: str = DAG_ID,
 ) -> Iterator[AirflowServer]:
     """Migrate a fresh metadata database, start the four components, wait until the scheduler
-    is healthy and the DAG is parsed; yield the server; stop everything and drop the database."""
+    is healthy and the DAG `dag_id` is parsed (with `orgs` in the Variable, an org's DAG: the
+    single-org DAG then does not exist); yield the server; stop everything and drop the database."""
     with scratch_database(admin_url, "airflow_test") as metadata_url:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         port = free_port()
@@ -386,7 +388,7 @@ def running_airflow(
                 )
             deadline = time.monotonic() + start_timeout
             server.wait_healthy(deadline - time.monotonic())
-            server.wait_for_dag(DAG_ID, max(5.0, deadline - time.monotonic()))
+            server.wait_for_dag(dag_id, max(5.0, deadline - time.monotonic()))
             yield server
         finally:
             stop_components(server.components)

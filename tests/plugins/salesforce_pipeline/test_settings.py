@@ -259,6 +259,18 @@ def test_connections_that_exist_pass_the_check(monkeypatch):
     )
 
 
+def test_a_connection_from_the_environment_says_it_hides_the_one_saved_in_the_ui(monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW_CONN_SF_PRESENT", "customerscore_salesforce://")
+    monkeypatch.setenv("AIRFLOW_CONN_PG_PRESENT", "postgres://u@localhost/db")
+    with caplog.at_level("WARNING", logger="salesforce_pipeline.settings"):
+        check_connections(
+            PipelineSettings.from_mapping({"salesforce_conn_id": "sf_present", "postgres_conn_id": "pg_present"})
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.name == "salesforce_pipeline.settings"]
+    assert any("'sf_present'" in w and "AIRFLOW_CONN_SF_PRESENT" in w and "hides" in w for w in warnings)
+    assert any("AIRFLOW_CONN_PG_PRESENT" in w for w in warnings)
+
+
 def test_every_missing_connection_is_named_in_one_error(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_SF_ABSENT", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_PG_ABSENT", raising=False)
