@@ -1,14 +1,16 @@
 """`make demo`: the real pipeline end to end on the emulator and a local Postgres, through Airflow.
 
 1. Starts a local Airflow (tools/local_airflow.py: api-server, scheduler, dag-processor,
-   triggerer) and the Salesforce emulator with a few thousand generated accounts and contacts,
-   on fresh demo databases.
-2. Unpauses the DAG, so the scheduler makes the daily run for yesterday; the first run of each
-   object is a full refresh by itself.
-3. Starts a 3-day backfill of the days before through Airflow's REST API (what the UI's
-   Backfill dialog calls), and waits for every run.
-4. Prints what landed in Postgres (rows, deleted, rejected, API calls per object) and how to look
-   at it. Airflow stays up for the UI; `make down` stops it.
+   triggerer) and the Salesforce emulator hosting three customers' orgs, on fresh demo databases.
+   local_airflow onboards them as an operator would: a connection per org in Airflow's database
+   (acme and initech with a Connected App, globex with a Security Token) and one registry entry
+   each in the Variable `salesforce_to_postgres`.
+2. Each org's DAG (salesforce_org_<key>) starts unpaused, so the scheduler makes its daily run
+   for yesterday; the first run of each object is a full refresh by itself.
+3. Backfills the 3 days before for one org (acme) through Airflow's REST API (what the UI's
+   Backfill dialog calls): only that org runs. Waits for every run.
+4. Prints what landed per org (rows, deleted, rejected, API calls, Organization Id) from each
+   org's schema and `salesforce_pipeline.org_status`. Airflow stays up; `make down` stops it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -68,66 +69,82 @@ def api(base: str, token: str, path: str, body: dict | None = None, method: str 
         return json.loads(response.read() or b"{}")
 
 
-def wait_for_runs(base: str, token: str, expected: int) -> list[dict]:
+def wait_for_runs(base: str, token: str, expected: dict[str, int]) -> dict[str, list[dict]]:
+    """Wait until each DAG has its expected number of runs, all finished; returns them by DAG."""
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     reported = ""
     while time.monotonic() < deadline:
-        runs = api(base, token, f"/api/v2/dags/{la.DAG_ID}/dagRuns?limit=50&order_by=logical_date")[
-            "dag_runs"
-        ]
-        states = ", ".join(f"{r['logical_date'][:10]}={r['state']}" for r in runs)
+        runs = {
+            dag_id: api(base, token, f"/api/v2/dags/{dag_id}/dagRuns?limit=50&order_by=logical_date")[
+                "dag_runs"
+            ]
+            for dag_id in expected
+        }
+        states = "; ".join(
+            f"{dag_id.removeprefix('salesforce_org_')}: "
+            + (", ".join(f"{r['logical_date'][:10]}={r['state']}" for r in dag_runs) or "none yet")
+            for dag_id, dag_runs in runs.items()
+        )
         if states != reported:
-            say(f"runs: {states or 'none yet'}")
+            say(f"runs: {states}")
             reported = states
-        done = [r for r in runs if r["state"] in ("success", "failed")]
-        if len(runs) >= expected and len(done) == len(runs):
+        if all(
+            len(runs[dag_id]) >= count and all(r["state"] in ("success", "failed") for r in runs[dag_id])
+            for dag_id, count in expected.items()
+        ):
             return runs
         time.sleep(2)
     raise SystemExit(f"[demo] runs did not finish within {RUN_TIMEOUT_SECONDS}s; see {la.LOGS}")
 
 
-def print_summary(warehouse_url: str, runs: list[dict], base: str) -> None:
+def print_summary(warehouse_url: str, runs: dict[str, list[dict]], base: str) -> None:
     import psycopg2
 
     conn = psycopg2.connect(warehouse_url)
     with conn.cursor() as cur:
-        print("\nWhat landed in Postgres (database salesforce_demo, schema salesforce):\n")
-        print(f"  {'object':<8} {'rows':>7} {'deleted':>8} {'rejected':>9} {'API calls':>10} {'loads':>6}")
-        for sobject, table in (("Account", "account"), ("Contact", "contact")):
-            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE is_deleted) FROM salesforce.{table}")
-            rows, deleted = cur.fetchone()
-            cur.execute("SELECT count(*) FROM salesforce.load_rejects WHERE sobject = %s", (sobject,))
-            (rejected,) = cur.fetchone()
-            cur.execute(
-                "SELECT coalesce(sum(api_calls), 0), count(*) FROM salesforce.load_audit "
-                "WHERE sobject = %s AND status = 'success'",
-                (sobject,),
-            )
-            calls, loads = cur.fetchone()
-            print(f"  {sobject:<8} {rows:>7} {deleted:>8} {rejected:>9} {calls:>10} {loads:>6}")
-        cur.execute(
-            "SELECT sobject, mode, window_start, window_end, extracted, upserted, deleted, api_calls, status "
-            "FROM salesforce.load_audit ORDER BY audit_id"
+        print("\nWhat landed in Postgres (database salesforce_demo, one schema per org):\n")
+        print(
+            f"  {'org':<8} {'auth':<18} {'object':<8} {'rows':>6} {'deleted':>8} {'rejected':>9} "
+            f"{'API calls':>10} {'loads':>6}  status"
         )
-        print("\n  Loads (salesforce.load_audit):")
-        for sobject, mode, start, end, extracted, upserted, deleted, calls, status in cur.fetchall():
-            window = (
-                f"[{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d})" if start else f"all history to {end:%Y-%m-%d}"
-            )
-            print(
-                f"    {sobject:<8} {mode:<13} {window:<32} extracted={extracted:<6} upserted={upserted:<6} "
-                f"deleted={deleted:<4} api_calls={calls:<3} {status}"
-            )
+        cur.execute("SELECT org, sobject, status, organization_id FROM salesforce_pipeline.org_status")
+        status = {(org, sobject): (state, org_id) for org, sobject, state, org_id in cur.fetchall()}
+        for key, (mode, _emulator_org) in la.DEMO_ORGS.items():
+            schema = f"salesforce_{key}"
+            for sobject, table in (("Account", "account"), ("Contact", "contact")):
+                # Schema and table names come from the demo's own constants, not from input.
+                cur.execute(f"SELECT count(*), count(*) FILTER (WHERE is_deleted) FROM {schema}.{table}")
+                rows, deleted = cur.fetchone()
+                cur.execute(f"SELECT count(*) FROM {schema}.load_rejects WHERE sobject = %s", (sobject,))
+                (rejected,) = cur.fetchone()
+                cur.execute(
+                    f"SELECT coalesce(sum(api_calls), 0), count(*) FROM {schema}.load_audit "
+                    "WHERE sobject = %s AND status = 'success'",
+                    (sobject,),
+                )
+                calls, loads = cur.fetchone()
+                state = status.get((key, sobject), ("?", None))[0]
+                print(
+                    f"  {key:<8} {mode:<18} {sobject:<8} {rows:>6} {deleted:>8} {rejected:>9} {calls:>10} "
+                    f"{loads:>6}  {state}"
+                )
+        ids = sorted({(org, org_id) for (org, _), (_, org_id) in status.items()})
+        print(
+            "\n  Salesforce Organization Ids (the cross-tenant guard): "
+            + ", ".join(f"{o}={i}" for o, i in ids)
+        )
     conn.close()
-    failed = [r for r in runs if r["state"] != "success"]
-    print(f"\n  DAG runs: {len(runs) - len(failed)} succeeded, {len(failed)} failed")
+    all_runs = [run for dag_runs in runs.values() for run in dag_runs]
+    failed = [r for r in all_runs if r["state"] != "success"]
+    print(f"\n  DAG runs: {len(all_runs) - len(failed)} succeeded, {len(failed)} failed")
     user, password = la.ADMIN_USER, la.ADMIN_PASSWORD
     print(
         f"""
 Look at it:
-  {psql_command(warehouse_url)} -c "SELECT id, name, industry, is_deleted FROM salesforce.account LIMIT 5"
-  Airflow UI: {base.replace("127.0.0.1", "localhost")}  (login {user} / {password}): the DAG's runs, task logs with
-    the SUMMARY line per object. It keeps running; `make down` stops it, `make airflow` starts it again.
+  {psql_command(warehouse_url)} -c "SELECT org, sobject, status, freshness_lag, live_rows FROM salesforce_pipeline.org_status"
+  Airflow UI: {base.replace("127.0.0.1", "localhost")}  (login {user} / {password}): one DAG per org, task logs with
+    the SUMMARY line per object (every line says org=<key>); Admin → Connections has the three orgs'
+    connections. It keeps running; `make down` stops it, `make airflow` starts it again.
 """
     )
     if failed:
@@ -179,28 +196,22 @@ def main() -> int:
     )["access_token"]
 
     today = datetime.now(UTC).date()
-    say(f"unpausing {la.DAG_ID}: the scheduler makes the daily run for {today - timedelta(days=1)}")
-    for _ in range(60):
-        try:
-            api(base, token, f"/api/v2/dags/{la.DAG_ID}", {"is_paused": False}, method="PATCH")
-            break
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:  # 404: the dag-processor has not parsed the file yet
-                raise
-            time.sleep(2)
-    wait_for_runs(base, token, expected=1)
+    say(f"each org's DAG starts unpaused: the scheduler makes its daily run for {today - timedelta(days=1)}")
+    wait_for_runs(base, token, dict.fromkeys(la.DAG_IDS, 1))
 
     first, last = today - timedelta(days=4), today - timedelta(days=2)
+    backfilled = la.DAG_IDS[0]
     say(
-        f"backfilling {first} .. {last} through the REST API (the UI's Backfill dialog); the CLI equivalent is\n"
-        f"       airflow backfill create --dag-id {la.DAG_ID} --from-date {first} --to-date {last}"
+        f"backfilling {first} .. {last} for one org only ({backfilled}) through the REST API (the UI's Backfill\n"
+        f"       dialog); the CLI equivalent is airflow backfill create --dag-id {backfilled} --from-date {first} "
+        f"--to-date {last}"
     )
     api(
         base,
         token,
         "/api/v2/backfills",
         {
-            "dag_id": la.DAG_ID,
+            "dag_id": backfilled,
             "from_date": f"{first}T00:00:00Z",
             "to_date": f"{last}T00:00:00Z",
             "max_active_runs": 1,
@@ -208,7 +219,7 @@ def main() -> int:
             "dag_run_conf": {},
         },
     )
-    runs = wait_for_runs(base, token, expected=4)
+    runs = wait_for_runs(base, token, {**dict.fromkeys(la.DAG_IDS, 1), backfilled: 4})
     print_summary(la.with_database(admin, la.WAREHOUSE_DB), runs, base)
     return 0
 

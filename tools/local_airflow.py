@@ -11,9 +11,12 @@ Usage: python tools/local_airflow.py start|stop|status [--port N] [--accounts N]
 Airflow's metadata lives in the database `airflow_local` and the pipeline loads into
 `salesforce_demo`, both on the server `WAREHOUSE_ADMIN_URL` names (else the one
 `tools/localpg.py ensure` provides). SQLite is not used: it cannot serve the LocalExecutor's
-parallel task processes. Connections reach the processes as `AIRFLOW_CONN_*` environment
-variables, so nothing is written to the metadata database and a restart picks up a new
-emulator port. The components are started one by one rather than with `airflow standalone`,
+parallel task processes. The emulator hosts three customers' orgs, and Airflow's database gets
+what an operator would add by hand (`airflow connections import`, `variables import`, `pools
+set`): a connection per org in both authentication types (rewritten at every start, since the
+emulator's port changes), the warehouse connection, the registry (kept if it exists, so orgs you
+add survive a restart) and the extraction pool. Nothing is an `AIRFLOW_CONN_*` variable, so the
+connections are listed, editable and testable in the UI. The components are started one by one rather than with `airflow standalone`,
 which picks its own executor, database and admin password and hides each component's log.
 
 `stop` ends exactly the process groups `start` recorded; `status` reports each of them.
@@ -52,14 +55,16 @@ ENV_SCRIPT = HOME / "env.sh"
 
 METADATA_DB = "airflow_local"
 WAREHOUSE_DB = "salesforce_demo"
-DAG_ID = "salesforce_to_postgres"
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
-# The emulator's demo org (salesforce_emulator/, docs/emulator.md).
-DEMO_LOGIN = {
-    "login": "demo@customerscore.example",
-    "password": "demo-password",
-    "security_token": "demoSecurityToken123",
+# The demo's customers: org key -> (authentication type, the emulator org it logs in to). Their
+# credentials exist only inside the emulator, which lists them at GET /__admin/orgs.
+DEMO_ORGS = {
+    "acme": ("client_credentials", "default"),
+    "globex": ("security_token", "globex"),
+    "initech": ("client_credentials", "initech"),
 }
+DAG_IDS = [f"salesforce_org_{key}" for key in DEMO_ORGS]
+POOL = ("salesforce_extraction", 4, "Salesforce extraction slots, shared by every org")
 # Started in this order and stopped in the reverse one, so the emulator outlives the tasks.
 EMULATOR = "emulator"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -249,19 +254,8 @@ def local_secrets() -> dict[str, str]:
     return values
 
 
-def airflow_env(admin: str, api_port: int, emulator_url: str, ca_file: str) -> dict[str, str]:
+def airflow_env(admin: str, api_port: int) -> dict[str, str]:
     keys = local_secrets()
-    salesforce = {
-        "conn_type": "customerscore_salesforce",
-        "login": DEMO_LOGIN["login"],
-        "password": DEMO_LOGIN["password"],
-        "extra": {
-            "auth_type": "security_token",
-            "security_token": DEMO_LOGIN["security_token"],
-            "domain": emulator_url,
-            "ca_bundle": ca_file,
-        },
-    }
     base_url = f"http://localhost:{api_port}"
     settings = {
         "AIRFLOW_HOME": str(HOME),
@@ -283,10 +277,14 @@ def airflow_env(admin: str, api_port: int, emulator_url: str, ca_file: str) -> d
         "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
         "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(LOGS),
-        "AIRFLOW_CONN_SALESFORCE_DEFAULT": json.dumps(salesforce),
-        "AIRFLOW_CONN_POSTGRES_WAREHOUSE": with_database(admin, WAREHOUSE_DB),
+        # An org added to the registry shows up within 10 s (Airflow's default is 30 s).
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))
+    }
     env.update(settings)
     env["PATH"] = f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}"
     return env
@@ -301,6 +299,76 @@ def write_env_script(env: dict[str, str]) -> None:
     lines.append(f'export PATH={shlex.quote(str(venv_bin()))}:"$PATH"')
     ENV_SCRIPT.touch(mode=0o600)
     ENV_SCRIPT.write_text("\n".join(lines) + "\n")
+
+
+def emulator_orgs(emulator_url: str, ca_file: str) -> dict[str, dict]:
+    """The emulator's orgs with their Organization Ids and (emulator-only) credentials."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=ca_file)
+    with urllib.request.urlopen(f"{emulator_url}/__admin/orgs", timeout=10, context=context) as response:
+        return json.loads(response.read())
+
+
+def demo_connections(admin: str, emulator_url: str, ca_file: str) -> dict[str, dict]:
+    """A connection per demo org, in the form `airflow connections import` reads, and the warehouse."""
+    hosted = emulator_orgs(emulator_url, ca_file)
+    connections = {}
+    for key, (mode, emulator_org) in DEMO_ORGS.items():
+        creds = hosted[emulator_org]["credentials"]
+        extra = {"auth_type": mode, "domain": emulator_url, "ca_bundle": ca_file}
+        conn: dict = {"conn_type": "customerscore_salesforce"}
+        if mode == "client_credentials":
+            extra.update(consumer_key=creds["consumer_key"], consumer_secret=creds["consumer_secret"])
+        else:
+            extra["security_token"] = creds["security_token"]
+            conn.update(login=creds["username"], password=creds["password"])
+        conn["extra"] = json.dumps(extra)
+        connections[f"salesforce_{key}"] = conn
+    warehouse = urllib.parse.urlsplit(with_database(admin, WAREHOUSE_DB))
+    connections["postgres_warehouse"] = {
+        "conn_type": "postgres",
+        "host": warehouse.hostname,
+        "port": warehouse.port or 5432,
+        "login": urllib.parse.unquote(warehouse.username or ""),
+        "password": urllib.parse.unquote(warehouse.password or ""),
+        "schema": WAREHOUSE_DB,
+    }
+    return connections
+
+
+def configure_airflow(env: dict[str, str], admin: str, emulator_url: str, ca_file: str) -> None:
+    """What an operator adds by hand, through the CLI into Airflow's database."""
+    registry = {
+        "pool": POOL[0],
+        "orgs": {key: {"salesforce_conn_id": f"salesforce_{key}"} for key in DEMO_ORGS},
+    }
+    files = {"connections": HOME / "connections.json", "variables": HOME / "variables.json"}
+    for path in files.values():
+        path.touch(mode=0o600)
+    files["connections"].write_text(json.dumps(demo_connections(admin, emulator_url, ca_file)))
+    files["variables"].write_text(json.dumps({"salesforce_to_postgres": registry}))
+    steps = [
+        ["connections", "import", str(files["connections"]), "--overwrite"],
+        # An existing registry is kept: orgs added to it survive a restart.
+        ["variables", "import", str(files["variables"]), "--action-on-existing-key", "skip"],
+        ["pools", "set", POOL[0], str(POOL[1]), POOL[2]],
+    ]
+    try:
+        for step in steps:
+            with (LOGS / "configure.log").open("ab") as log:
+                done = subprocess.run(
+                    [str(venv_bin() / "airflow"), *step],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            if done.returncode != 0:
+                raise LocalAirflowError(f"airflow {' '.join(step[:2])} failed:\n{log_tail('configure')}")
+    finally:
+        for path in files.values():
+            path.unlink(missing_ok=True)
 
 
 # --- emulator --------------------------------------------------------------------------------
@@ -322,6 +390,7 @@ def start_emulator(args: argparse.Namespace) -> tuple[Recorded, str, str]:
         str(args.contacts),
         "--seed",
         str(args.seed),
+        *[arg for key, (_mode, org) in DEMO_ORGS.items() if org != "default" for arg in ("--org", org)],
         # A CA that survives restarts, so a trusted path in a browser or shell stays valid.
         "--state-dir",
         str(HOME / "emulator"),
@@ -331,7 +400,8 @@ def start_emulator(args: argparse.Namespace) -> tuple[Recorded, str, str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
     rec = launch(EMULATOR, argv, env)
     say(
-        f"starting the Salesforce emulator on port {port} ({args.accounts} accounts, {args.contacts} contacts)"
+        f"starting the Salesforce emulator on port {port}: {len(DEMO_ORGS)} orgs of {args.accounts} accounts "
+        f"and {args.contacts} contacts each"
     )
     deadline = time.monotonic() + args.emulator_timeout
     while time.monotonic() < deadline:
@@ -383,7 +453,7 @@ def wait_healthy(base_url: str, running: list[Recorded], timeout: float) -> dict
 
 
 def wait_for_dag(base_url: str, timeout: float) -> str:
-    """Whether the DAG was parsed, as one line for the summary (never fails the start)."""
+    """Whether the orgs' DAGs were parsed, as one line for the summary (never fails the start)."""
     try:
         token = http_json(
             f"{base_url}/auth/token", body={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
@@ -393,8 +463,9 @@ def wait_for_dag(base_url: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            http_json(f"{base_url}/api/v2/dags/{DAG_ID}", token)
-            return f"DAG {DAG_ID} is loaded"
+            for dag_id in DAG_IDS:
+                http_json(f"{base_url}/api/v2/dags/{dag_id}", token)
+            return f"DAGs {', '.join(DAG_IDS)} are loaded"
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 return f"DAG check answered HTTP {exc.code}"
@@ -408,7 +479,7 @@ def wait_for_dag(base_url: str, timeout: float) -> str:
             first = errors[0]
             return f"DAG import error in {first.get('filename')}: {str(first.get('stack_trace'))[-400:]}"
         time.sleep(1)
-    return f"DAG {DAG_ID} not parsed yet after {timeout:.0f}s (see {LOGS / 'dag-processor.log'})"
+    return f"DAGs {', '.join(DAG_IDS)} not parsed yet after {timeout:.0f}s (see {LOGS / 'dag-processor.log'})"
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -426,18 +497,20 @@ def summary(state: dict, dag_line: str | None = None) -> None:
     ]
     if dag_line:
         lines.append(f"  {dag_line}")
+    env_script = ENV_SCRIPT.relative_to(ROOT)
     lines += [
         "",
         "Try:",
-        f"  * {url}/dags/{DAG_ID}: unpause it (toggle), then Trigger (params: full_refresh, objects,",
-        "    extraction_method). A manual run covers the last whole day before its logical date.",
-        "  * Backfill from the UI: the DAG → Trigger → Backfill, pick a date range and a reprocess choice.",
-        f"  * Or the CLI: source {ENV_SCRIPT.relative_to(ROOT)} && airflow backfill create --dag-id {DAG_ID} \\",
+        f"  * {url}/dags: one DAG per org ({', '.join(DAG_IDS)}), each loading into its own schema",
+        "    salesforce_<org>. Trigger one (params: full_refresh, objects, extraction_method); a manual run",
+        "    covers the last whole day before its logical date. Backfill: the DAG → Trigger → Backfill.",
+        f"  * Or the CLI: source {env_script} && airflow backfill create --dag-id {DAG_IDS[0]} \\",
         "        --from-date 2026-11-01 --to-date 2026-11-03",
-        f"  * Test the connection: source {ENV_SCRIPT.relative_to(ROOT)} && airflow connections test salesforce_default",
-        "    (it comes from an environment variable, so the UI's connection list does not show it; a",
-        "    connection you add there with type Salesforce (Customerscore) has a Test button).",
-        f"  * Logs: component logs in {logs}/<component>.log, task logs in {logs}/dag_id={DAG_ID}/...",
+        "  * Connections (Admin → Connections): salesforce_acme, salesforce_initech (Connected App) and",
+        "    salesforce_globex (Security Token) are in Airflow's database: edit and Test them there, or",
+        f"    source {env_script} && airflow connections test salesforce_globex",
+        '  * Add an org: README → Many orgs (Admin → Variables → salesforce_to_postgres, key "orgs").',
+        f"  * Logs: component logs in {logs}/<component>.log, task logs in {logs}/dag_id=<dag>/...",
         "  * Stop: make down   (or python tools/local_airflow.py stop)",
     ]
     print("\n".join(lines), flush=True)
@@ -470,7 +543,7 @@ def start(args: argparse.Namespace) -> int:
         say(f"emulator ready at {emulator_url}")
 
         api_port = free_port(args.port)
-        env = airflow_env(admin, api_port, emulator_url, ca_file)
+        env = airflow_env(admin, api_port)
         write_env_script(env)
         say(f"migrating the metadata database {METADATA_DB} (log: {LOGS / 'db-migrate.log'})")
         with (LOGS / "db-migrate.log").open("ab") as log:
@@ -484,6 +557,8 @@ def start(args: argparse.Namespace) -> int:
             )
         if migrate.returncode != 0:
             raise LocalAirflowError(f"airflow db migrate failed:\n{log_tail('db-migrate')}")
+        say("adding the orgs' connections, the registry and the extraction pool (airflow CLI)")
+        configure_airflow(env, admin, emulator_url, ca_file)
 
         for component in AIRFLOW_COMPONENTS:
             started.append(launch(component, [str(venv_bin() / "airflow"), component], env))

@@ -69,15 +69,15 @@ MUTATIONS = (
     Mutation(
         "narrowed column refused before loading",
         "plugins/salesforce_pipeline/warehouse.py",
-        "    problems = column_problems(table, table_columns(conn, table), kinds)\n",
+        '    problems = column_problems(f"{schema}.{table}", table_columns(conn, schema, table), kinds)\n',
         "    problems = []\n",
         (SAFETY + "test_a_narrowed_column_fails_naming_it_and_loads_nothing",),
     ),
     Mutation(
         "settings failures audited",
         "plugins/salesforce_pipeline/tasks.py",
-        '            _audit_unstarted_attempt(sobject, context, getattr(context.get("ti"), "try_number", None), exc)',
-        "            pass",
+        "        _audit_unstarted_attempts(org, context, sobject, exc)\n",
+        "",
         (SAFETY + "test_invalid_settings_leave_a_failed_audit_row_listing_every_problem",),
     ),
     Mutation(
@@ -149,6 +149,30 @@ MUTATIONS = (
         "            lock_object(\n",
         "            (lambda *args: None)(\n",
         ("tests/reliability/test_concurrency.py",),
+    ),
+    Mutation(
+        "cross-tenant guard before anything is read or written",
+        "plugins/salesforce_pipeline/sync.py",
+        "    tenancy.check_organization(conn, settings, hook.organization_id)\n",
+        "",
+        ("tests/dags/test_many_orgs.py::test_a_swapped_connection_is_refused_before_anything_is_written",),
+    ),
+    Mutation(
+        "one Salesforce org under one org key only",
+        "plugins/salesforce_pipeline/tenancy.py",
+        "    others = sorted(key for key, value in rows.items() if key != org and value == organization_id)\n",
+        "    others = []\n",
+        ("tests/dags/test_many_orgs.py::test_two_entries_that_reach_the_same_salesforce_org_are_refused",),
+    ),
+    Mutation(
+        "a connection from the environment says it hides the UI's",
+        "plugins/salesforce_pipeline/settings.py",
+        "        _say_if_shadowed(conn_id)\n",
+        "",
+        (
+            "tests/plugins/salesforce_pipeline/test_settings.py::"
+            "test_a_connection_from_the_environment_says_it_hides_the_one_saved_in_the_ui",
+        ),
     ),
 )
 

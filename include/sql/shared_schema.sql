@@ -55,20 +55,28 @@ BEGIN
             ),
             latest AS (
                 SELECT DISTINCT ON (a.sobject) a.* FROM %%1$I.load_audit a ORDER BY a.sobject, a.audit_id DESC
+            ),
+            -- A backfill of older days finishes last but loads older data: freshness is the
+            -- newest window any successful load covered.
+            thru AS (
+                SELECT a.sobject, max(a.window_end) AS loaded_through FROM %%1$I.load_audit a
+                WHERE a.status = 'success' AND a.mode IN ('incremental', 'full_refresh')
+                GROUP BY a.sobject
             )
             SELECT $1, $2, $3::text, objects.sobject,
                 CASE
                     WHEN latest.status = 'failed' THEN 'broken'
                     WHEN ok.audit_id IS NULL AND latest.status = 'running' THEN 'loading'
                     WHEN ok.audit_id IS NULL THEN 'never loaded'
-                    WHEN now() - ok.window_end > $4 THEN 'stale'
+                    WHEN now() - thru.loaded_through > $4 THEN 'stale'
                     ELSE 'fresh'
                 END,
-                ok.finished_at, ok.window_end, now() - ok.window_end, ok.upserted, ok.deleted,
+                ok.finished_at, thru.loaded_through, now() - thru.loaded_through, ok.upserted, ok.deleted,
                 ok.rejected, ok.live_warehouse, latest.api_calls, latest.started_at, latest.status,
                 latest.error
             FROM objects LEFT JOIN ok ON ok.sobject = objects.sobject
             LEFT JOIN latest ON latest.sobject = objects.sobject
+            LEFT JOIN thru ON thru.sobject = objects.sobject
         $q$, o.schema_name) USING o.org_key, o.schema_name, o.organization_id, stale_after;
     END LOOP;
 END

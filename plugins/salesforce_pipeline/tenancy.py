@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SHARED_SCHEMA = "salesforce_pipeline"
 #: Bump with every change to shared_schema.sql (written as a comment on salesforce_pipeline.orgs).
-SHARED_VERSION = "salesforce_pipeline shared schema 1: orgs and org_status"
+SHARED_VERSION = "salesforce_pipeline shared schema 2: orgs and org_status (freshness from the newest window)"
 
 
 class WrongSalesforceOrg(SalesforcePipelineError):

@@ -154,3 +154,14 @@ def test_every_log_line_and_asset_event_names_the_org(orgs, capfd):
     assert extras["Contact"]["upserted"] == len(orgs.rows("acme", "contact"))
     assert extras["Account"]["window"]
     assert extras["Account"]["mode"] == "full_refresh"
+
+
+def test_a_backfill_of_an_older_day_does_not_make_an_org_look_stale(orgs):
+    from datetime import timedelta
+
+    orgs.add("acme")
+    assert orgs.run("acme", REAL_TODAY).state == "success"
+    assert orgs.run("acme", REAL_TODAY - timedelta(days=5)).state == "success"  # finishes last, older data
+    row = status_view(orgs)[("acme", "Contact")]
+    assert row["status"] == "fresh"
+    assert row["loaded_through"] == REAL_TODAY
