@@ -264,7 +264,9 @@ def test_a_connection_from_the_environment_says_it_hides_the_one_saved_in_the_ui
     monkeypatch.setenv("AIRFLOW_CONN_PG_PRESENT", "postgres://u@localhost/db")
     with caplog.at_level("WARNING", logger="salesforce_pipeline.settings"):
         check_connections(
-            PipelineSettings.from_mapping({"salesforce_conn_id": "sf_present", "postgres_conn_id": "pg_present"})
+            PipelineSettings.from_mapping(
+                {"salesforce_conn_id": "sf_present", "postgres_conn_id": "pg_present"}
+            )
         )
     warnings = [r.getMessage() for r in caplog.records if r.name == "salesforce_pipeline.settings"]
     assert any("'sf_present'" in w and "AIRFLOW_CONN_SF_PRESENT" in w and "hides" in w for w in warnings)
