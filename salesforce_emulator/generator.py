@@ -232,7 +232,7 @@ def _ascii_slug(text: str) -> str:
     return slug or "x"
 
 
-def _users(org_now: int, period: int, integration_username: str) -> list[tuple[Any, ...]]:
+def _users(org_now: int, period: int, integration_username: str, id_base: int = 0) -> list[tuple[Any, ...]]:
     people = [
         ("Integration", "User", integration_username),
         ("Ada", "Lovelace", "ada.lovelace@customerscore.example"),
@@ -241,7 +241,7 @@ def _users(org_now: int, period: int, integration_username: str) -> list[tuple[A
         ("Taro", "山田", "taro.yamada@customerscore.example"),
         ("Inactive", "Rep", "inactive.rep@customerscore.example"),
     ]
-    ids = make_ids("005", 1, len(people))
+    ids = make_ids("005", 1 + id_base, len(people))
     created = epoch_to_wire(org_now - period - 86400 * 365)
     rows = []
     for i, (first, last, username) in enumerate(people):
@@ -272,20 +272,26 @@ def generate(
     period_days: float = 30.0,
     deleted_share: float = 0.03,
     integration_username: str = "demo@customerscore.example",
+    id_base: int = 0,
 ) -> GeneratedData:
-    """Generate an org's data. Same arguments, same data (bit for bit)."""
+    """Generate an org's data. Same arguments, same data (bit for bit).
+
+    ``id_base`` offsets every record Id's counter, so orgs hosted side by side never share an Id
+    (Salesforce's Ids are unique across orgs)."""
     if accounts < 0 or contacts < 0:
         raise ValueError("record counts must be >= 0")
     end = int(now.astimezone(UTC).timestamp())
     period = int(period_days * 86400)
     start = end - period
     org_id = make_ids("00D", 1 + seed % 1_000_000, 1)[0]
-    users = _users(end, period, integration_username)
+    users = _users(end, period, integration_username, id_base)
     user_ids = [u[0] for u in users]
     owner_ids = user_ids[1:5]
-    account_rows = _accounts(accounts, seed, start, end, owner_ids, user_ids, deleted_share, now)
+    account_rows = _accounts(accounts, seed, start, end, owner_ids, user_ids, deleted_share, now, id_base)
     account_ids = [row[0] for row in account_rows]
-    contact_rows = _contacts(contacts, seed, start, end, owner_ids, user_ids, account_ids, deleted_share, now)
+    contact_rows = _contacts(
+        contacts, seed, start, end, owner_ids, user_ids, account_ids, deleted_share, now, id_base
+    )
     return GeneratedData(org_id, user_ids[0], users, account_rows, contact_rows)
 
 
@@ -298,11 +304,12 @@ def _accounts(
     user_ids: list[str],
     deleted_share: float,
     now: dt.datetime,
+    id_base: int = 0,
 ) -> list[tuple[Any, ...]]:
     def rng(column: str) -> random.Random:
         return _rng(seed, "Account", column)
 
-    ids = make_ids("001", 1, k)
+    ids = make_ids("001", 1 + id_base, k)
     stems = _weighted(rng("stem"), COMPANY_STEMS, HOSTILE_STEMS, 0.15, k)
     suffixes = rng("suffix").choices(COMPANY_SUFFIXES, k=k)
     names = [f"{a} {b}".strip() for a, b in zip(stems, suffixes, strict=True)]
@@ -425,11 +432,12 @@ def _contacts(
     account_ids: list[str],
     deleted_share: float,
     now: dt.datetime,
+    id_base: int = 0,
 ) -> list[tuple[Any, ...]]:
     def rng(column: str) -> random.Random:
         return _rng(seed, "Contact", column)
 
-    ids = make_ids("003", 1, k)
+    ids = make_ids("003", 1 + id_base, k)
     first = _maybe_none(rng("first_none"), _weighted(rng("first"), FIRST_NAMES, HOSTILE_FIRST, 0.08, k), 0.05)
     last = _weighted(rng("last"), LAST_NAMES, HOSTILE_LAST, 0.08, k)
     name_cache: dict[tuple[Any, str], str] = {}

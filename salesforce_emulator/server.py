@@ -629,6 +629,8 @@ class Emulator:
             options.setdefault("connected_apps", [org_connected_app(key)])
             options.setdefault("org_name", f"{key} (emulated)")
         options.setdefault("seed", zlib.crc32(key.encode()) % 1_000_000)
+        # Record Ids are unique across orgs, as in Salesforce: each org counts in a range of its own.
+        options.setdefault("id_base", len(self.orgs) * 1_000_000_000)
         org = Org(**options)
         if any(other.org_id == org.org_id for other in self.orgs.values()):
             raise ValueError(f"org {key!r} would share Organization Id {org.org_id}; give it another seed")

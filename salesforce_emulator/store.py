@@ -78,7 +78,8 @@ class Org:
     ``bulk_in_progress_polls`` (polls a Bulk job reports InProgress before JobComplete);
     ``bulk_default_max_records`` (page size of Bulk results without ``maxRecords``);
     ``concurrent_limit`` (concurrent API requests allowed, None = unlimited);
-    ``render_cache`` (keep pre-serialised JSON of served records, default True).
+    ``render_cache`` (keep pre-serialised JSON of served records, default True); ``id_base`` (offset of
+    every record Id counter, so orgs hosted side by side never share an Id).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class Org:
         org_name: str = "CustomerScore Demo Org",
         concurrent_limit: int | None = None,
         render_cache: bool = True,
+        id_base: int = 0,
     ):
         anchor = _as_datetime(now) or dt.datetime.now(UTC).replace(microsecond=0)
         self.lock = threading.RLock()
@@ -114,7 +116,9 @@ class Org:
             period_days=period_days,
             deleted_share=deleted_share,
             integration_username=users[0].username if users else DEMO_USER.username,
+            id_base=id_base,
         )
+        self.id_base = id_base
         log.info(
             "generated %d accounts and %d contacts (seed %d) in %.2f s",
             accounts,
@@ -434,7 +438,7 @@ class Org:
             table = self._tables[sdef.name]
             values = self._writable(sdef, fields)
             stamp = self._stamp(system_modstamp)
-            record_id = make_ids(sdef.key_prefix, table.next_number, 1, DEFAULT_POD)[0]
+            record_id = make_ids(sdef.key_prefix, self.id_base + table.next_number, 1, DEFAULT_POD)[0]
             table.next_number += 1
             base: dict[str, Any] = dict.fromkeys(sdef.storage)
             for f in sdef.fields:

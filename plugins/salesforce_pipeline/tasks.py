@@ -193,7 +193,7 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
 
     with org_logging(org):
         _skip_unless_selected(sobject, context, org)
-        settings = _settings(org, context, None)
+        settings = _settings(org, context, sobject)
         conn = warehouse_connection(settings.postgres_conn_id, settings)
         hook = None
         try:

@@ -165,3 +165,32 @@ def test_a_backfill_of_an_older_day_does_not_make_an_org_look_stale(orgs):
     row = status_view(orgs)[("acme", "Contact")]
     assert row["status"] == "fresh"
     assert row["loaded_through"] == REAL_TODAY
+
+
+def test_each_org_gets_a_dag_with_its_pool_concurrency_and_assets(monkeypatch):
+    import json
+
+    from airflow.models import DagBag
+
+    from tests.support.pipeline import REPO_ROOT
+
+    registry = {
+        "pool": "salesforce_extraction",
+        "orgs": {"acme": {"max_active_loads": 1}, "globex": {"schema": "globex_crm"}, "Not A Key": {}},
+    }
+    monkeypatch.setenv("AIRFLOW_VAR_SALESFORCE_TO_POSTGRES", json.dumps(registry))
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert not bag.import_errors
+    assert set(bag.dags) == {"salesforce_org_acme", "salesforce_org_globex"}, "no single-org DAG beside them"
+    acme, globex = bag.dags["salesforce_org_acme"], bag.dags["salesforce_org_globex"]
+    assert (acme.max_active_tasks, globex.max_active_tasks) == (1, 2)
+    assert acme.is_paused_upon_creation is False, "a new org starts with its next run"
+    assert "org:acme" in acme.tags
+    for dag in (acme, globex):
+        assert dag.max_active_runs == 1
+        for task_id in ("sync_account", "sync_contact", "sweep_account", "sweep_contact"):
+            task = dag.get_task(task_id)
+            assert task.pool == "salesforce_extraction"
+            assert task.max_active_tis_per_dag == 1
+    assert [o.name for o in globex.get_task("sync_contact").outlets] == ["warehouse.globex_crm.contact"]
+    assert [o.name for o in acme.get_task("sync_account").outlets] == ["warehouse.salesforce_acme.account"]
