@@ -134,6 +134,7 @@ def sync_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any) 
 
     with org_logging(org):
         _skip_unless_selected(sobject, context, org)
+        interval_start, interval_end = _data_interval(context, org)
         settings = _settings(org, context, sobject)
         params = context["params"]
         try_number = getattr(context.get("ti"), "try_number", None)
@@ -142,8 +143,8 @@ def sync_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any) 
                 spec=object_spec(sobject),
                 settings=settings,
                 dag_run_id=context["run_id"],
-                interval_start=context["data_interval_start"],
-                interval_end=context["data_interval_end"],
+                interval_start=interval_start,
+                interval_end=interval_end,
                 full_refresh=bool(params.get("full_refresh", False)),
                 method=params.get("extraction_method", "auto"),
                 try_number=try_number,
@@ -224,6 +225,19 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
         return summary.as_dict()
 
 
+def _data_interval(context: dict[str, Any], org: str) -> tuple[Any, Any]:
+    """The run's window; a run triggered without a logical date has none, and is refused."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        raise AirflowFailException(
+            f"org {org!r}: this run has no data interval (it was triggered without a logical date), so it "
+            "cannot tell which day to load; trigger it again with a logical date (the Trigger form's default)."
+        )
+    return start, end
+
+
 def _skip_unless_selected(sobject: str, context: dict[str, Any], org: str) -> None:
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -300,8 +314,8 @@ def _audit_unstarted_attempts(
                 sobject=name,
                 mode="full_refresh" if context["params"].get("full_refresh") else "incremental",
                 method=None,
-                window_start=context["data_interval_start"],
-                window_end=context["data_interval_end"],
+                window_start=context.get("data_interval_start"),
+                window_end=context.get("data_interval_end") or now,
                 started_at=now,
                 try_number=getattr(context.get("ti"), "try_number", None),
             )

@@ -233,11 +233,24 @@ class SalesforcePipelineHook(Bulk2QueryMixin, SalesforceHook):
         """Return the logged-in ``simple_salesforce.Salesforce`` client (cached)."""
         return self.conn
 
+    @classmethod
+    def for_connection(cls, connection: Connection) -> SalesforcePipelineHook:
+        """A hook for a connection that is not saved anywhere (the Connect page's login check)."""
+        hook = cls(salesforce_conn_id=connection.conn_id)
+        hook.__dict__["connection"] = connection  # what the cached property would have read
+        return hook
+
+    @property
+    def login_result(self) -> LoginResult:
+        """What the login returned (logs in if needed)."""
+        self.get_conn()
+        assert self._login_result is not None
+        return self._login_result
+
     @property
     def organization_id(self) -> str | None:
         """The Organization Id of the Salesforce org this connection reaches (logs in if needed)."""
-        self.get_conn()
-        return self._login_result.org_id if self._login_result else None
+        return self.login_result.org_id
 
     def _build_client(self, result: LoginResult) -> Salesforce:
         # Direct-session mode: simple-salesforce does no login of its own and builds every URL as
