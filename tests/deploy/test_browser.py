@@ -185,17 +185,6 @@ def add_connection(page, steps: Steps, conn_id: str, mode: str, values: dict[str
     page.get_by_role("row").filter(has_text=conn_id).wait_for()
 
 
-def fix_portless_test_request(route) -> None:
-    """Airflow 3.3.2's Test button posts `port: Number(null)`, i.e. 0, for a connection without a
-    port, and the API then answers 400 "The host or port to test differs from the stored
-    connection" before testing anything (apache/airflow#73298, fixed after 3.3.2). Our type hides
-    the port, so every Test would fail: send the port as the unset value it is, nothing else."""
-    body = json.loads(route.request.post_data or "{}")
-    if body.get("port") == 0:
-        body.pop("port")
-    route.continue_(post_data=json.dumps(body))
-
-
 def press_test(page, steps: Steps, conn_id: str) -> tuple[str, str]:
     """Press the row's Test button; returns the toast's (title, text)."""
     with page.expect_response("**/api/v2/connections/test") as answer:
@@ -228,7 +217,6 @@ def test_operator_path_through_the_ui(page, deployed: DeployedPipeline):
     page.get_by_role("button", name="Admin").click()
     page.get_by_role("menuitem", name="Connections").click()
     page.get_by_role("button", name="Add Connection").wait_for()
-    page.route("**/api/v2/connections/test", fix_portless_test_request)
     for mode in ("client_credentials", "security_token"):
         conn_id = f"sf_ui_{mode}"
         add_connection(page, steps, conn_id, mode, connection_values(emulator, mode))

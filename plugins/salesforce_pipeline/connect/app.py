@@ -26,7 +26,21 @@ TEMPLATES = Path(__file__).with_name("templates")
 def _templates():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+    env.filters["lag"] = lag
+    return env
+
+
+def lag(value: Any) -> str:
+    """A freshness lag as people read it: 2 d 3 h, 17 h 41 min, 12 min."""
+    if value is None:
+        return "—"
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def _secret() -> str:

@@ -72,7 +72,7 @@ def try_login(sub: Submission) -> LoginOutcome:
         organization_id = hook.organization_id
         instance = hook.login_result.instance_url
         check_instance(instance)
-        used, maximum = hook.daily_api_limit()
+        remaining, _maximum = hook.daily_api_limit()
     except EgressRefused as exc:
         return LoginOutcome(False, str(exc), "domain")
     except SalesforcePipelineError as exc:
@@ -84,7 +84,7 @@ def try_login(sub: Submission) -> LoginOutcome:
         "Connected",
         organization_id=organization_id,
         instance=instance,
-        api_calls_left=maximum - used,
+        api_calls_left=remaining,
     )
 
 
@@ -135,7 +135,9 @@ def save_org(sub: Submission, user: str, outcome: LoginOutcome, *, new_org: bool
             conn.set_password(fields["password"])
             conn.set_extra(fields["extra"])
         settings = registry()
-        entry = settings.setdefault("orgs", {}).setdefault(sub.org_key, {})
+        if "orgs" not in settings:
+            settings["orgs"] = _keep_the_single_org(settings)
+        entry = settings["orgs"].setdefault(sub.org_key, {})
         entry["salesforce_conn_id"] = sub.conn_id
         Variable.set(VARIABLE_NAME, json.dumps(settings, indent=2), session=session)
         changed = changed_fields(before, _connection_view(conn, fields))
@@ -169,6 +171,21 @@ def save_org(sub: Submission, user: str, outcome: LoginOutcome, *, new_org: bool
         ", ".join(changed) or "nothing",
     )
     return changed
+
+
+def _keep_the_single_org(settings: dict[str, Any]) -> dict[str, Any]:
+    """A deployment's first registry entry must not stop the org it loaded before: that org
+    joins the registry as `default`, with its schema `salesforce` and its DAG id unchanged."""
+    from salesforce_pipeline.connect.status import legacy_connection_id
+    from salesforce_pipeline.registry import LEGACY_ORG, LEGACY_SCHEMA
+
+    conn_id = legacy_connection_id(settings)
+    if conn_id is None:
+        return {}
+    log.info(
+        "Connect Salesforce: the single org (connection %s) joins the registry as %r", conn_id, LEGACY_ORG
+    )
+    return {LEGACY_ORG: {"salesforce_conn_id": conn_id, "schema": LEGACY_SCHEMA}}
 
 
 def _connection_view(conn: Any, fields: dict[str, Any] | None = None) -> dict[str, str]:

@@ -101,10 +101,25 @@ def _warehouse_status(settings: dict[str, Any]) -> tuple[dict[str, list[dict[str
         db.close()
 
 
+def legacy_connection_id(settings: dict[str, Any]) -> str | None:
+    """The single org's connection of a deployment without a registry, if it has one."""
+    from airflow.exceptions import AirflowNotFoundException
+    from airflow.models import Connection
+
+    conn_id = settings.get("salesforce_conn_id", "salesforce_default")
+    try:
+        Connection.get_connection_from_secrets(conn_id)
+    except AirflowNotFoundException:
+        return None
+    return conn_id
+
+
 def org_rows() -> dict[str, Any]:
     settings = registry()
     orgs = settings.get("orgs")
-    keys = sorted(orgs) if isinstance(orgs, dict) else [LEGACY_ORG]
+    # Without a registry, the single org is shown when its connection exists.
+    single = [LEGACY_ORG] if not isinstance(orgs, dict) and legacy_connection_id(settings) else []
+    keys = sorted(orgs) if isinstance(orgs, dict) else single
     loads, problem = _warehouse_status(settings)
     return {"rows": [_row(key, settings, loads.get(key, [])) for key in keys], "problem": problem}
 
@@ -128,6 +143,7 @@ def _row(key: str, settings: dict[str, Any], loads: list[dict[str, Any]]) -> dic
     auth_type = _auth_type(conn)
     return {
         "key": key,
+        "editable": bool(settings.get("orgs")),
         "enabled": entry.get("enabled", True) is not False,
         "conn_id": conn_id,
         "connection_found": conn is not None,
