@@ -142,6 +142,7 @@ def print_summary(warehouse_url: str, runs: dict[str, list[dict]], base: str) ->
         f"""
 Look at it:
   {psql_command(warehouse_url)} -c "SELECT org, sobject, status, freshness_lag, live_rows FROM salesforce_pipeline.org_status"
+  Connect Salesforce page: {base.replace("127.0.0.1", "localhost")}/salesforce/  (every org, fresh or broken; connect another)
   Airflow UI: {base.replace("127.0.0.1", "localhost")}  (login {user} / {password}): one DAG per org, task logs with
     the SUMMARY line per object (every line says org=<key>); Admin → Connections has the three orgs'
     connections. It keeps running; `make down` stops it, `make airflow` starts it again.

@@ -254,7 +254,7 @@ def local_secrets() -> dict[str, str]:
     return values
 
 
-def airflow_env(admin: str, api_port: int) -> dict[str, str]:
+def airflow_env(admin: str, api_port: int, emulator_url: str, ca_file: str) -> dict[str, str]:
     keys = local_secrets()
     base_url = f"http://localhost:{api_port}"
     settings = {
@@ -279,6 +279,9 @@ def airflow_env(admin: str, api_port: int) -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(LOGS),
         # An org added to the registry shows up within 10 s (Airflow's default is 30 s).
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+        # The Connect Salesforce page may log in at the emulator (it is not a Salesforce domain).
+        "SALESFORCE_CONNECT_ALLOWED_HOSTS": urllib.parse.urlsplit(emulator_url).netloc,
+        "SALESFORCE_CONNECT_ALLOWED_HOSTS_CA_BUNDLE": ca_file,
     }
     env = {
         k: v
@@ -391,6 +394,9 @@ def start_emulator(args: argparse.Namespace) -> tuple[Recorded, str, str]:
         "--seed",
         str(args.seed),
         *[arg for key, (_mode, org) in DEMO_ORGS.items() if org != "default" for arg in ("--org", org)],
+        # One org nobody has connected yet, to try the Connect Salesforce page with.
+        "--org",
+        "spare",
         # A CA that survives restarts, so a trusted path in a browser or shell stays valid.
         "--state-dir",
         str(HOME / "emulator"),
@@ -509,7 +515,9 @@ def summary(state: dict, dag_line: str | None = None) -> None:
         "  * Connections (Admin → Connections): salesforce_acme, salesforce_initech (Connected App) and",
         "    salesforce_globex (Security Token) are in Airflow's database: edit and Test them there, or",
         f"    source {env_script} && airflow connections test salesforce_globex",
-        '  * Add an org: README → Many orgs (Admin → Variables → salesforce_to_postgres, key "orgs").',
+        f"  * Connect another org: {url}/salesforce/connect (the Connect Salesforce page; all orgs at",
+        f"    {url}/salesforce/, also under Plugins → Salesforce orgs). To try it, the emulator hosts one more",
+        f"    org, 'spare': Domain {state['emulator_url']}, credentials at {state['emulator_url']}/__admin/orgs.",
         f"  * Logs: component logs in {logs}/<component>.log, task logs in {logs}/dag_id=<dag>/...",
         "  * Stop: make down   (or python tools/local_airflow.py stop)",
     ]
@@ -543,7 +551,7 @@ def start(args: argparse.Namespace) -> int:
         say(f"emulator ready at {emulator_url}")
 
         api_port = free_port(args.port)
-        env = airflow_env(admin, api_port)
+        env = airflow_env(admin, api_port, emulator_url, ca_file)
         write_env_script(env)
         say(f"migrating the metadata database {METADATA_DB} (log: {LOGS / 'db-migrate.log'})")
         with (LOGS / "db-migrate.log").open("ab") as log:
