@@ -187,7 +187,9 @@ def test_a_new_user_connects_both_authentication_types_and_manages_them(walk, ai
     walk.shot("orgs-loaded")
 
     # Rotate acme's secret: a new Connected App secret; the old one is never shown again.
-    rotated = ConnectedApp("3MVG9rotatedConsumerKey", "rotated-consumer-secret", run_as=acme.credentials.username)
+    rotated = ConnectedApp(
+        "3MVG9rotatedConsumerKey", "rotated-consumer-secret", run_as=acme.credentials.username
+    )
     acme.add_connected_app(rotated)
     page.goto(f"{airflow.base_url}/salesforce/orgs/acme")
     page.locator("#edit").click()
@@ -204,7 +206,11 @@ def test_a_new_user_connects_both_authentication_types_and_manages_them(walk, ai
     page.goto(f"{airflow.base_url}/salesforce/orgs/globex/edit")
     walk.choose("Connected App (OAuth 2.0 Client Credentials)")
     walk.fill(
-        {"domain": emulator.base_url, "consumer_key": creds.consumer_key, "consumer_secret": creds.consumer_secret}
+        {
+            "domain": emulator.base_url,
+            "consumer_key": creds.consumer_key,
+            "consumer_secret": creds.consumer_secret,
+        }
     )
     walk.connect()
     page.locator("#connected").wait_for()
