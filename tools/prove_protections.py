@@ -37,6 +37,7 @@ class Mutation:
 
 SAFETY = "tests/reliability/test_data_safety.py::"
 LIMITS = "tests/reliability/test_salesforce_limits.py::"
+CONNECT = "tests/deploy/test_connect_page.py::"
 MUTATIONS = (
     Mutation(
         "full refresh keeps rejected records live",
@@ -172,6 +173,43 @@ MUTATIONS = (
         (
             "tests/plugins/salesforce_pipeline/test_settings.py::"
             "test_a_connection_from_the_environment_says_it_hides_the_one_saved_in_the_ui",
+        ),
+    ),
+    Mutation(
+        "Connect page needs the connection-edit permission",
+        "plugins/salesforce_pipeline/connect/app.py",
+        'dependencies=[Depends(requires_access_connection("PUT")), Depends(_remember_user())],',
+        "dependencies=[Depends(_remember_user())],",
+        (CONNECT + "test_every_route_needs_the_permission_to_edit_connections",),
+    ),
+    Mutation(
+        "Connect page forms need their CSRF token",
+        "plugins/salesforce_pipeline/connect/app.py",
+        ') or not guards.csrf_ok(_secret(), _user_name(request), submitted.get("csrf_token")):',
+        "):",
+        (CONNECT + "test_a_form_without_its_token_or_from_another_site_is_refused_and_saves_nothing",),
+    ),
+    Mutation(
+        "Connect page forms must come from the same origin",
+        "plugins/salesforce_pipeline/connect/guards.py",
+        "    return bool(host) and parts.netloc.lower() == host.lower()",
+        "    return True",
+        (CONNECT + "test_a_form_without_its_token_or_from_another_site_is_refused_and_saves_nothing",),
+    ),
+    Mutation(
+        "Connect page logs in only at Salesforce or allowed hosts",
+        "plugins/salesforce_pipeline/connect/guards.py",
+        "    if host.endswith(SALESFORCE_SUFFIXES):",
+        "    if True:",
+        (CONNECT + "test_the_server_never_logs_in_at_a_host_the_form_names",),
+    ),
+    Mutation(
+        "the Test button works without a port",
+        "plugins/salesforce_pipeline/connect/test_button.py",
+        '    if isinstance(data, dict) and data.get("port") == 0:',
+        "    if False:",
+        (
+            "tests/plugins/salesforce_pipeline/connect/test_forms_and_guards.py::test_the_test_button_body_loses_only_a_zero_port",
         ),
     ),
 )

@@ -146,3 +146,43 @@ def test_a_lag_reads_as_people_say_it():
     assert lag(timedelta(minutes=12, seconds=30)) == "12 min"
     assert lag(timedelta(hours=17, minutes=41)) == "17 h 41 min"
     assert lag(timedelta(days=2, hours=3, minutes=5)) == "2 d 3 h"
+
+
+def test_every_string_shown_is_escaped_salesforces_included():
+    from datetime import UTC, datetime
+
+    from salesforce_pipeline.connect.app import _templates
+
+    hostile = '<script>alert("x")</script>'
+    load = {
+        "sobject": "Contact",
+        "status": "broken",
+        "last_success_at": datetime(2026, 12, 1, tzinfo=UTC),
+        "freshness_lag": None,
+        "live_rows": 1,
+        "api_calls_last_run": 3,
+        "last_error": f"Salesforce said: {hostile}",
+    }
+    row = {
+        "key": "acme",
+        "editable": True,
+        "enabled": True,
+        "conn_id": "salesforce_acme",
+        "auth_title": hostile,
+        "organization_id": hostile,
+        "dag_id": "salesforce_org_acme",
+        "loads": [load],
+    }
+    html = (
+        _templates()
+        .get_template("orgs.html")
+        .render(
+            user=hostile,
+            csrf="t",
+            prefix="/salesforce",
+            auth_types=forms.AUTH_TYPES,
+            orgs={"rows": [row], "problem": hostile},
+        )
+    )
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
