@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test prove demo airflow airflow-status browser bench bench-emulator db down clean lock
+.PHONY: help install lint format test prove demo airflow airflow-status browser bench bench-orgs bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
@@ -16,6 +16,7 @@ help:
 	@echo "make airflow   a local Airflow UI wired to the emulator and the local Postgres"
 	@echo "make browser   install chromium + playwright for the browser test of the UI"
 	@echo "make bench     the performance benchmark (not part of make test)"
+	@echo "make bench-orgs 50 small orgs through a real scheduler beside one org of the same size"
 	@echo "make prove     remove each safety mechanism once and show a test fails without it"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
@@ -73,6 +74,10 @@ browser: $(STAMP)
 
 bench: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/pipeline_bench.py $(BENCH_ARGS)
+
+# BENCH_ARGS="--orgs 5" for a quick one; a real Airflow, so 50 orgs take minutes on 2 cores.
+bench-orgs: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/orgs_bench.py $(BENCH_ARGS)
 
 bench-emulator: $(STAMP)
 	@$(PY) bench/emulator_bench.py $(BENCH_ARGS)
