@@ -114,9 +114,15 @@ def salesforce_org_dag(org: RegisteredOrg):
         for spec in OBJECTS.values():
             # Named after the table, so downstream DAGs can be scheduled on "this org's Contacts refreshed".
             table = Asset(name=asset_name(org.schema, spec.table))
-            # Extraction takes a slot of the pool shared by every org; one load of an object per
-            # org at a time (another would only wait for the object's lock, holding a slot).
-            extraction = {"outlets": [table], "pool": org.pool, "max_active_tis_per_dag": 1}
+            # Extraction takes a slot of the pool shared by every org, on the queue an operator can
+            # give workers of its own (CeleryExecutor); one load of an object per org at a time
+            # (another would only wait for the object's lock, holding a slot).
+            extraction = {
+                "outlets": [table],
+                "pool": org.pool,
+                "queue": org.queue,
+                "max_active_tis_per_dag": 1,
+            }
             sync = task(task_id=f"sync_{spec.table}", **extraction)(sync_salesforce_object)(
                 spec.name, org=org.key
             )

@@ -212,6 +212,24 @@ MUTATIONS = (
             "tests/plugins/salesforce_pipeline/connect/test_forms_and_guards.py::test_the_test_button_body_loses_only_a_zero_port",
         ),
     ),
+    Mutation(
+        "the next try ends a frozen worker's sessions",
+        "plugins/salesforce_pipeline/sync.py",
+        "        attempt.end_earlier_tries()\n",
+        "",
+        (
+            "tests/reliability/test_zombie_fencing.py::test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes",
+        ),
+    ),
+    Mutation(
+        "a stalled try commits nothing once a later try started",
+        "plugins/salesforce_pipeline/audit.py",
+        "    if attempt.superseded(loader.conn):",
+        "    if False:",
+        (
+            "tests/reliability/test_zombie_fencing.py::test_a_stalled_try_that_wakes_after_a_later_try_started_commits_nothing",
+        ),
+    ),
 )
 
 

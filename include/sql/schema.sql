@@ -104,7 +104,9 @@ ALTER TABLE {schema}.load_audit
     ADD COLUMN IF NOT EXISTS bulk_job_created_at timestamptz,
     ADD COLUMN IF NOT EXISTS live_salesforce bigint,          -- the object's live records in Salesforce
     ADD COLUMN IF NOT EXISTS live_warehouse bigint,           -- and live rows in the table, after the load
-    ADD COLUMN IF NOT EXISTS live_difference bigint;          -- warehouse minus Salesforce (drift)
+    ADD COLUMN IF NOT EXISTS live_difference bigint,          -- warehouse minus Salesforce (drift)
+    ADD COLUMN IF NOT EXISTS loader_pid integer,              -- the attempt's database sessions, so a
+    ADD COLUMN IF NOT EXISTS audit_pid integer;               -- later try can end a frozen worker's
 CREATE INDEX IF NOT EXISTS load_audit_object_status_idx ON {schema}.load_audit (sobject, status);
 
 -- Records that could not be loaded, kept with their raw JSON and the reason, never dropped.

@@ -15,10 +15,12 @@ through a connection of its own (autocommit), so that:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.sql_files import read_sql, sql_template
 
 if TYPE_CHECKING:
@@ -53,6 +55,17 @@ class Attempt:
     audit_id: int
     sobject: str
     dag_run_id: str
+    mode: str = "incremental"
+
+    @property
+    def _task(self) -> dict[str, Any]:
+        """What identifies this attempt's task: its run, its object, and whether it is a sweep."""
+        return {
+            "dag_run_id": self.dag_run_id,
+            "sobject": self.sobject,
+            "sweep": self.mode == "sweep",
+            "audit_id": self.audit_id,
+        }
 
     def _sql(self, name: str) -> Any:
         return _sql(name, self.schema)
@@ -136,8 +149,63 @@ class Attempt:
                 log.warning("%s: audit row %d closed as failed: %s", self.sobject, audit_id, error)
         return closed
 
+    def end_earlier_tries(self, wait_seconds: float = 10.0) -> int:
+        """End the database sessions of this task's earlier tries still recorded as running.
+
+        Airflow starts a try only after it gave up on the one before (its worker died, or froze
+        and missed its heartbeats). A frozen worker's sessions still hold the object's lock and
+        an open transaction, so this try would wait for them; ending them releases both at once,
+        and the frozen worker, should it wake, finds its connection gone. Returns how many tries.
+        """
+        with self.conn.cursor() as cur:
+            cur.execute(self._sql("earlier_tries.sql"), self._task)
+            tries = cur.fetchall()
+            for audit_id, try_number, started_at, loader_pid, audit_pid in tries:
+                pids = [pid for pid in (loader_pid, audit_pid) if pid]
+                cur.execute(read_sql("terminate_sessions.sql"), {"pids": pids, "started_at": started_at})
+                ended = [pid for pid, done in cur.fetchall() if done]
+                if ended:
+                    log.warning(
+                        "%s: ended the database sessions of try %s (audit row %d), which Airflow gave up on: "
+                        "its worker stopped answering while it held the load",
+                        self.sobject,
+                        try_number if try_number is not None else "?",
+                        audit_id,
+                    )
+                    deadline = time.monotonic() + wait_seconds
+                    while time.monotonic() < deadline:
+                        cur.execute(read_sql("sessions_alive.sql"), {"pids": ended})
+                        if cur.fetchone()[0] == 0:
+                            break
+                        time.sleep(0.1)
+        return len(tries)
+
+    def superseded(self, conn: PgConnection) -> bool:
+        """Whether a later try of this task has started; asked on the load's own connection,
+        inside its transaction, just before it commits."""
+        with conn.cursor() as cur:
+            cur.execute(self._sql("attempt_superseded.sql"), self._task)
+            return bool(cur.fetchone()[0])
+
     def close(self) -> None:
         self.conn.close()
+
+
+class AttemptSuperseded(SalesforcePipelineError):
+    """A later try of the task started while this one was stalled: it must not commit."""
+
+    retryable = False
+
+
+def commit_if_current(attempt: Attempt, loader: Any) -> None:
+    """Commit the load's transaction unless a later try of its task has started (the fence
+    against a worker that froze and woke up); the check runs inside that transaction."""
+    if attempt.superseded(loader.conn):
+        raise AttemptSuperseded(
+            f"{attempt.sobject}: a later try of this task started while this one was stalled (its worker "
+            "froze or lost its heartbeat), so this one commits nothing; the later try loads the window"
+        )
+    loader.commit()
 
 
 def _sql(name: str, schema: str) -> Any:
@@ -153,6 +221,7 @@ def start_attempt(conn: PgConnection, schema: str, **values: Any) -> Attempt:
     """
     values.setdefault("try_number", None)
     side = side_connection(conn)
+    values["loader_pid"], values["audit_pid"] = conn.info.backend_pid, side.info.backend_pid
     try:
         with side.cursor() as cur:
             cur.execute(_sql("audit_start.sql", schema), values)
@@ -167,6 +236,7 @@ def start_attempt(conn: PgConnection, schema: str, **values: Any) -> Attempt:
         audit_id=audit_id,
         sobject=values["sobject"],
         dag_run_id=values["dag_run_id"],
+        mode=values["mode"],
     )
 
 

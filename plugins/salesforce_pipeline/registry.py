@@ -67,6 +67,7 @@ class RegisteredOrg:
     enabled: bool
     max_active_loads: int
     pool: str
+    queue: str
 
     @property
     def dag_id(self) -> str:
@@ -84,7 +85,9 @@ def registered_orgs(raw: Mapping[str, Any] | None) -> list[RegisteredOrg]:
     top = _parse_time_values(raw or {}, base)
     orgs = (raw or {}).get("orgs")
     if not isinstance(orgs, Mapping):
-        return [RegisteredOrg(LEGACY_ORG, LEGACY_SCHEMA, True, top["max_active_loads"], top["pool"])]
+        return [
+            RegisteredOrg(LEGACY_ORG, LEGACY_SCHEMA, True, top["max_active_loads"], top["pool"], top["queue"])
+        ]
     found = []
     for key, entry in orgs.items():
         if not (isinstance(key, str) and ORG_KEY.fullmatch(key)):
@@ -99,14 +102,17 @@ def registered_orgs(raw: Mapping[str, Any] | None) -> list[RegisteredOrg]:
                 enabled=entry.get("enabled", True) is not False,
                 max_active_loads=values["max_active_loads"],
                 pool=values["pool"],
+                queue=values["queue"],
             )
         )
     return sorted(found, key=lambda org: org.key)
 
 
 def _parse_time_values(raw: Mapping[str, Any], base: PipelineSettings, inherited=None) -> dict[str, Any]:
-    values = dict(inherited or {"max_active_loads": base.max_active_loads, "pool": base.pool})
-    subset = {k: raw[k] for k in ("max_active_loads", "pool") if k in raw}
+    values = dict(
+        inherited or {"max_active_loads": base.max_active_loads, "pool": base.pool, "queue": base.queue}
+    )
+    subset = {k: raw[k] for k in ("max_active_loads", "pool", "queue") if k in raw}
     checked, problems = validate(subset)
     if not problems:
         values.update(checked)

@@ -20,11 +20,13 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "sweep": "weekly",
       "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]},
       "max_active_loads": 2,
-      "pool": "default_pool"
+      "pool": "default_pool",
+      "queue": "salesforce"
     }
 
 With many orgs, the same document lists them under `orgs`, each overriding any of these for
-itself (see registry.py); `max_active_loads` and `pool` are read when the DAG file is parsed.
+itself (see registry.py); `max_active_loads`, `pool` and `queue` are read when the DAG file is
+parsed.
 
 Every setting has a type and a range with an upper bound (`RULES`); one SettingsError lists
 every problem found, so a fix is made once, not once per problem.
@@ -151,6 +153,8 @@ class PipelineSettings:
     # that caps extraction across all orgs.
     max_active_loads: int = 2
     pool: str = "default_pool"
+    # The executor queue of every extraction task (CeleryExecutor: a worker must serve it).
+    queue: str = "salesforce"
     # Which org these settings are for, and where its tables live (registry.py fills these in).
     org: str = "default"
     schema: str = "salesforce"
@@ -193,9 +197,11 @@ def validate(
             )
         elif name in values and rule.kind is float:
             values[name] = float(values[name])  # JSON `10` means 10.0; the pipeline formats floats
-    for name in (*CONN_ID_SETTINGS, "pool"):
+    for name in (*CONN_ID_SETTINGS, "pool", "queue"):
         if name in values and not (isinstance(values[name], str) and _CONN_ID.fullmatch(values[name])):
-            kind = "an Airflow pool name" if name == "pool" else "an Airflow connection id"
+            kind = {"pool": "an Airflow pool name", "queue": "a queue name"}.get(
+                name, "an Airflow connection id"
+            )
             problems.append(
                 f"{where}{name} must be {kind} (1 to 250 letters, digits and _ - . : / \\ # ! "
                 f"( )), got {_shown(values[name])}; or remove it for the default {defaults[name]!r}"

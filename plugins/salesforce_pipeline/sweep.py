@@ -140,8 +140,21 @@ def run_sweep(
     summary = SweepSummary(sobject=spec.name)
     calls_before = hook.api_calls
     try:
+        attempt.end_earlier_tries()
         attempt.close_abandoned()
-        _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before)
+        _sweep(
+            spec,
+            settings,
+            hook,
+            conn,
+            summary,
+            dag_run_id,
+            extra_fields,
+            started_at,
+            waits,
+            calls_before,
+            attempt,
+        )
     except BaseException as exc:
         try:
             conn.rollback()
@@ -159,7 +172,9 @@ def run_sweep(
     return summary
 
 
-def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before):
+def _sweep(
+    spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before, attempt
+):
     from psycopg2 import sql
 
     tenancy.check_organization(conn, settings, hook.organization_id)
@@ -224,7 +239,7 @@ def _sweep(spec, settings, hook, conn, summary, dag_run_id, extra_fields, starte
         if problem:
             raise load_error(spec, problem)
     summary.live_warehouse = loader.count_live_rows()
-    loader.commit()
+    audit.commit_if_current(attempt, loader)
     if summary.differences:
         log.warning("%s: %s", spec.name, summary.note())
     else:

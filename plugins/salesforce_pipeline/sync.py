@@ -142,6 +142,8 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
     summary = SyncSummary(sobject=spec.name, mode=mode, method="", window=window.describe())
     calls_before = hook.api_calls
     try:
+        # A frozen worker's earlier try of this task would hold the object's lock: end it first.
+        attempt.end_earlier_tries()
         attempt.close_abandoned()
         _run(request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits, calls_before)
     except BaseException as exc:
@@ -259,7 +261,7 @@ def _run(
         summary.deleted += loader.mark_missing_as_deleted(extracted_at)
     reconcile.reconcile(hook, spec, window, loader, summary, full_refresh)
     reconcile.compare_live(hook, spec, loader, summary)
-    loader.commit()
+    audit.commit_if_current(attempt, loader)
 
 
 def _rollback(conn: PgConnection, sobject: str) -> None:

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 #: Written into the catalog (a comment on load_audit) by schema.sql; bump it with every change
 #: to schema.sql, so existing warehouses get the change on their next run.
-SCHEMA_VERSION = "salesforce_pipeline schema 2: one row per load attempt of one object"
+SCHEMA_VERSION = "salesforce_pipeline schema 3: attempts record their sessions (fencing)"
 # A DDL statement that cannot get its lock within lock_timeout is tried again this many times,
 # waiting a little longer each time, before the run gives up (and Airflow retries the task).
 DDL_ATTEMPTS = 5
@@ -61,6 +61,9 @@ class Waits:
     lock_timeout: float = 10.0
     statement_timeout: float = 3600.0
     object_lock_wait: float = 3600.0
+    # The longest a load's transaction may sit idle: a healthy load is idle between chunks and
+    # while a Bulk job runs (bulk_max_wait_seconds); a stalled one is ended by Postgres after this.
+    idle_in_transaction: float = 3900.0
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings) -> Waits:
@@ -68,11 +71,21 @@ class Waits:
             lock_timeout=settings.lock_timeout_seconds,
             statement_timeout=settings.statement_timeout_seconds,
             object_lock_wait=settings.object_lock_wait_seconds,
+            idle_in_transaction=max(settings.bulk_max_wait_seconds, settings.object_lock_wait_seconds) + 300,
         )
 
     def connect_options(self) -> str:
-        """libpq `options` that set the session's timeouts at connect time."""
-        return f"-c lock_timeout={_ms(self.lock_timeout)} -c statement_timeout={_ms(self.statement_timeout)}"
+        """libpq `options` that set the session's timeouts at connect time.
+
+        Server-side TCP keepalives end the session of a worker whose machine died or whose
+        network is gone within about 60 s (its locks and transaction with it); a worker that is
+        frozen but whose machine still answers is ended by the task's next try (audit.py).
+        """
+        return (
+            f"-c lock_timeout={_ms(self.lock_timeout)} -c statement_timeout={_ms(self.statement_timeout)} "
+            f"-c idle_in_transaction_session_timeout={_ms(self.idle_in_transaction)} "
+            "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+        )
 
 
 def _ms(seconds: float) -> str:

@@ -191,6 +191,7 @@ def test_each_org_gets_a_dag_with_its_pool_concurrency_and_assets(monkeypatch):
         for task_id in ("sync_account", "sync_contact", "sweep_account", "sweep_contact"):
             task = dag.get_task(task_id)
             assert task.pool == "salesforce_extraction"
+            assert task.queue == "salesforce"
             assert task.max_active_tis_per_dag == 1
     assert [o.name for o in globex.get_task("sync_contact").outlets] == ["warehouse.globex_crm.contact"]
     assert [o.name for o in acme.get_task("sync_account").outlets] == ["warehouse.salesforce_acme.account"]

@@ -341,6 +341,46 @@ def airflow_environment(
     return env
 
 
+# The Celery deployment the tests run; docker-compose.celery.yaml must have the same shape
+# (tests/deploy/test_compose.py compares them).
+CELERY_QUEUES = "default,salesforce"
+
+
+def celery_environment(broker_url: str, metadata_url: str) -> dict[str, str]:
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+    }
+
+
+def celery_worker_env(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """Each worker tells Airflow its own name (tests/deploy/worker_identity.py), since every
+    test worker shares this machine's hostname."""
+    return {
+        **env,
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "tests.deploy.worker_identity.hostname",
+        "SALESFORCE_TEST_WORKER_NAME": name,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")])),
+    }
+
+
+def celery_worker_argv(name: str) -> list[str]:
+    """A worker of its own hostname serving both queues; its task logs are read from the shared
+    log folder, so it serves none (two log servers on one machine would fight over the port)."""
+    return [
+        str(venv_bin() / "airflow"),
+        "celery",
+        "worker",
+        "--queues",
+        CELERY_QUEUES,
+        "--celery-hostname",
+        f"{name}@%h",
+        "--skip-serve-logs",
+    ]
+
+
 def _fernet_key() -> str:
     from base64 import urlsafe_b64encode
 
@@ -359,6 +399,8 @@ def running_airflow(
     extra_env: Mapping[str, str] | None = None,
     start_timeout: float = 90.0,
     dag_id: str = DAG_ID,
+    celery_workers: int = 0,
+    broker_url: str | None = None,
 ) -> Iterator[AirflowServer]:
     """Migrate a fresh metadata database, start the four components, wait until the scheduler
     is healthy and the DAG `dag_id` is parsed (with `orgs` in the Variable, an org's DAG: the
@@ -366,7 +408,10 @@ def running_airflow(
     with scratch_database(admin_url, "airflow_test") as metadata_url:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         port = free_port()
-        env = airflow_environment(home, metadata_url, port, connections, extra_env or {})
+        extra = dict(extra_env or {})
+        if celery_workers:
+            extra.update(celery_environment(broker_url or "", metadata_url))
+        env = airflow_environment(home, metadata_url, port, connections, extra)
         server = AirflowServer(base_url=f"http://127.0.0.1:{port}", home=home, env=env)
         try:
             with (home / "logs" / "db-migrate.log").open("wb") as log:
@@ -385,6 +430,11 @@ def running_airflow(
             for name in COMPONENTS:
                 server.components.append(
                     _launch(name, [str(venv_bin() / "airflow"), name], env, home / "logs")
+                )
+            for number in range(1, celery_workers + 1):
+                name = f"worker{number}"
+                server.components.append(
+                    _launch(name, celery_worker_argv(name), celery_worker_env(env, name), home / "logs")
                 )
             deadline = time.monotonic() + start_timeout
             server.wait_healthy(deadline - time.monotonic())

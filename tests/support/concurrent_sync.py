@@ -34,6 +34,7 @@ def sync_in_this_process(job: dict[str, Any]) -> str:
             interval_start=start,
             interval_end=start + timedelta(days=1),
             full_refresh=job["full_refresh"],
+            try_number=job.get("try_number"),
         )
         conn = warehouse_connection(settings.postgres_conn_id, settings)
         try:

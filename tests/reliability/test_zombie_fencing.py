@@ -1,0 +1,141 @@
+"""A worker that freezes (a stopped VM, a long GC pause) in the middle of a load, while it holds
+the object's lock and an open transaction, neither blocks the task's next try nor, when it wakes
+up, commits anything on top of it.
+
+The frozen worker is a real process stopped with SIGSTOP mid-load, and resumed with SIGCONT
+after its next try committed; both run the real `sync_object` against the emulator and Postgres.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from datetime import UTC, datetime
+
+import psycopg2
+import pytest
+
+from tests.support.concurrent_sync import sync_in_this_process
+from tests.support.pipeline import Pipeline, salesforce_connection_json
+
+NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+DAY = datetime(2026, 11, 29, tzinfo=UTC)
+# What the next try may wait for the frozen one at most before this test calls it blocked: far
+# below object_lock_wait_seconds below, so only the fence can make it.
+NEXT_TRY_BOUND_SECONDS = 30
+pytestmark = pytest.mark.emulator(accounts=30, contacts=400, seed=2121, now=NOW)
+
+
+def _sync(queue, job):
+    queue.put(sync_in_this_process(job))
+
+
+def _job(sf_emulator, warehouse, try_number: int) -> dict:
+    return {
+        "salesforce_connection": salesforce_connection_json(
+            sf_emulator, extra={"retry_base_seconds": 0.05, "max_retries": 2, "timeout": 60}
+        ),
+        "warehouse_url": warehouse,
+        # A lock wait long enough that only ending the frozen try can unblock the next in time.
+        "settings": {"chunk_size": 50, "rest_batch_size": 200, "object_lock_wait_seconds": 300},
+        "sobject": "Contact",
+        "run_id": "scheduled__2026-11-29",
+        "interval_start": DAY.isoformat(),
+        "full_refresh": True,
+        "try_number": try_number,
+    }
+
+
+def _idle_in_transaction(url: str) -> bool:
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
+                "AND state = 'idle in transaction' AND query LIKE '%%\"salesforce\".\"contact\"%%'"
+            )
+            return cur.fetchone()[0] > 0
+    finally:
+        conn.close()
+
+
+def test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes(
+    sf_emulator, warehouse, monkeypatch
+):
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    # Pages come slowly, so the first try is caught mid-load with its transaction open.
+    sf_emulator.org.inject("delay", endpoint="query_more", seconds=0.5, count=None)
+    frozen = context.Process(target=_sync, args=(results, _job(sf_emulator, warehouse, 1)))
+    frozen.start()
+    deadline = time.monotonic() + 60
+    while not _idle_in_transaction(warehouse):
+        assert time.monotonic() < deadline, "the first try never got to its load"
+        time.sleep(0.05)
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        sf_emulator.org.clear_faults()
+        # Records change while the first try is frozen: the next try must load them.
+        changed = sf_emulator.org.snapshot("Contact")[5]["Id"]
+        sf_emulator.org.update("Contact", changed, {"Title": "Changed while the first try was frozen"})
+
+        started = time.monotonic()
+        next_try = context.Process(target=_sync, args=(results, _job(sf_emulator, warehouse, 2)))
+        next_try.start()
+        next_try.join(NEXT_TRY_BOUND_SECONDS + 30)
+        waited = time.monotonic() - started
+        assert results.get(timeout=5) == "ok"
+        assert waited < NEXT_TRY_BOUND_SECONDS, f"the next try waited {waited:.0f}s for the frozen one"
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    frozen.join(60)
+    woke = results.get(timeout=30)
+    assert woke != "ok", "the frozen try must not succeed after its next try committed"
+
+    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_WAREHOUSE", warehouse)
+    pipeline = Pipeline(sf_emulator, warehouse, monkeypatch)
+    assert pipeline.mismatches("Contact") == []
+    rows = {a["try_number"]: a for a in pipeline.audit()}
+    assert rows[2]["status"] == "success"
+    assert rows[1]["status"] == "failed"
+    assert rows[1]["error"], "the frozen try's row says why it ended"
+    locks = pipeline.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    assert locks == [(0,)], "no lock left behind"
+
+
+def test_a_stalled_try_that_wakes_after_a_later_try_started_commits_nothing(
+    sf_emulator, warehouse, monkeypatch
+):
+    """The fence inside the apply transaction, for when the later try could not end its sessions."""
+    from salesforce_pipeline import audit, load
+    from salesforce_pipeline.objects import CONTACT
+    from salesforce_pipeline.warehouse import apply_schema
+
+    conn = psycopg2.connect(warehouse)
+    later = psycopg2.connect(warehouse)
+    try:
+        apply_schema(conn, "salesforce")
+        common = {
+            "dag_run_id": "r",
+            "sobject": "Contact",
+            "mode": "incremental",
+            "method": None,
+            "window_start": DAY,
+            "window_end": NOW,
+            "started_at": NOW,
+        }
+        first = audit.start_attempt(conn, "salesforce", **common, try_number=1)
+        loader = load.ObjectLoad(conn, CONTACT, ["id"], dag_run_id="r", extracted_at=NOW, schema="salesforce")
+        loader.begin()
+        assert not first.superseded(conn)
+        second = audit.start_attempt(later, "salesforce", **common, try_number=2)
+        with pytest.raises(audit.AttemptSuperseded, match="commits nothing"):
+            audit.commit_if_current(first, loader)
+        conn.rollback()
+        first.close()
+        second.close()
+    finally:
+        conn.close()
+        later.close()
