@@ -62,8 +62,11 @@ demo: $(STAMP) db
 	@echo "==> running the demo: emulator + local Postgres + Airflow"
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/demo.py
 
+# EXECUTOR=celery WORKERS=2: the CeleryExecutor with a private Redis and N workers.
+EXECUTOR ?= local
+WORKERS ?= 2
 airflow: $(STAMP) db
-	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/local_airflow.py start
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/local_airflow.py start --executor $(EXECUTOR) --workers $(WORKERS)
 
 airflow-status: $(STAMP)
 	@$(PY) tools/local_airflow.py status
@@ -87,6 +90,7 @@ bench-emulator: $(STAMP)
 down:
 	@echo "==> stopping local services"
 	@if [ -x $(PY) ] && [ -f tools/local_airflow.py ]; then $(PY) tools/local_airflow.py stop || true; fi
+	@$(PYTHON) tools/localredis.py stop
 	@$(PYTHON) tools/localpg.py stop
 
 clean: down

@@ -68,6 +68,12 @@ POOL = ("salesforce_extraction", 4, "Salesforce extraction slots, shared by ever
 # Started in this order and stopped in the reverse one, so the emulator outlives the tasks.
 EMULATOR = "emulator"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+MAX_WORKERS = 8
+WORKERS = tuple(f"worker{n}" for n in range(1, MAX_WORKERS + 1))
+# The queues every Celery worker here serves: Airflow's default one, and the one the pipeline's
+# extraction tasks run on (setting `queue`). docker-compose.celery.yaml has the same shape
+# (tests/deploy/test_compose.py compares them).
+CELERY_QUEUES = "default,salesforce"
 
 READY_LINE = re.compile(r"^READY (?P<url>https?://\S+) ca=(?P<ca>.+)$")
 
@@ -139,7 +145,46 @@ def recorded(name: str) -> Recorded | None:
 
 
 def all_recorded() -> list[Recorded]:
-    return [r for name in (EMULATOR, *AIRFLOW_COMPONENTS) if (r := recorded(name))]
+    return [r for name in (EMULATOR, *AIRFLOW_COMPONENTS, *WORKERS) if (r := recorded(name))]
+
+
+def celery_environment(broker_url: str, metadata_url: str) -> dict[str, str]:
+    """The CeleryExecutor settings: Redis as the broker, Airflow's metadata database as the
+    result backend, two task slots per worker."""
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+"
+        + metadata_url.replace("postgresql+psycopg2://", "postgresql://", 1),
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+    }
+
+
+def celery_worker_argv(name: str) -> list[str]:
+    """A worker of its own Celery hostname serving both queues. It serves no logs: every worker
+    here shares the log folder, which the api-server reads (two log servers on one machine would
+    fight over the port)."""
+    return [
+        str(venv_bin() / "airflow"),
+        "celery",
+        "worker",
+        "--queues",
+        CELERY_QUEUES,
+        "--celery-hostname",
+        f"{name}@%h",
+        "--skip-serve-logs",
+    ]
+
+
+def broker_url() -> str:
+    """The project's own Redis (tools/localredis.py), started (and installed) when needed."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "localredis.py"), "ensure"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
 
 
 def launch(name: str, argv: list[str], env: dict[str, str]) -> Recorded:
@@ -526,8 +571,11 @@ def summary(state: dict, dag_line: str | None = None) -> None:
 
 def start(args: argparse.Namespace) -> int:
     records = all_recorded()
+    workers = args.workers if args.executor == "celery" else 0
+    if not 0 <= workers <= MAX_WORKERS:
+        raise LocalAirflowError(f"WORKERS must be between 1 and {MAX_WORKERS}, got {workers}")
     if (
-        len(records) == 1 + len(AIRFLOW_COMPONENTS)
+        len(records) == 1 + len(AIRFLOW_COMPONENTS) + workers
         and all(r.alive() for r in records)
         and STATE_FILE.exists()
     ):
@@ -552,6 +600,9 @@ def start(args: argparse.Namespace) -> int:
 
         api_port = free_port(args.port)
         env = airflow_env(admin, api_port, emulator_url, ca_file)
+        if workers:
+            say(f"CeleryExecutor with {workers} workers; broker: the local Redis (tools/localredis.py)")
+            env.update(celery_environment(broker_url(), env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]))
         write_env_script(env)
         say(f"migrating the metadata database {METADATA_DB} (log: {LOGS / 'db-migrate.log'})")
         with (LOGS / "db-migrate.log").open("ab") as log:
@@ -571,6 +622,9 @@ def start(args: argparse.Namespace) -> int:
         for component in AIRFLOW_COMPONENTS:
             started.append(launch(component, [str(venv_bin() / "airflow"), component], env))
             say(f"started {component} (log: {LOGS / (component + '.log')})")
+        for worker in WORKERS[:workers]:
+            started.append(launch(worker, celery_worker_argv(worker), env))
+            say(f"started Celery {worker}, queues {CELERY_QUEUES} (log: {LOGS / (worker + '.log')})")
 
         base_url = f"http://127.0.0.1:{api_port}"
         wait_healthy(base_url, started, args.timeout)
@@ -613,7 +667,8 @@ def status(_args: argparse.Namespace | None = None) -> int:
         say("local Airflow is not running")
         return 3
     up = 0
-    for name in (EMULATOR, *AIRFLOW_COMPONENTS):
+    names = [EMULATOR, *AIRFLOW_COMPONENTS, *(w for w in WORKERS if w in records)]
+    for name in names:
         rec = records.get(name)
         alive = rec is not None and rec.alive()
         up += alive
@@ -626,7 +681,7 @@ def status(_args: argparse.Namespace | None = None) -> int:
             say(f"{state['url']}: {parts}")
         except (urllib.error.URLError, OSError, ValueError) as exc:
             say(f"{state['url']}: not answering ({exc})")
-    return 0 if up == len(AIRFLOW_COMPONENTS) + 1 else 1
+    return 0 if up == len(names) else 1
 
 
 def main(argv: list[str]) -> int:
@@ -636,6 +691,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--contacts", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--executor", choices=("local", "celery"), default="local")
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers (with --executor celery)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy Airflow")
     parser.add_argument("--emulator-timeout", type=float, default=120.0)
     args = parser.parse_args(argv[1:])

@@ -341,18 +341,9 @@ def airflow_environment(
     return env
 
 
-# The Celery deployment the tests run; docker-compose.celery.yaml must have the same shape
-# (tests/deploy/test_compose.py compares them).
-CELERY_QUEUES = "default,salesforce"
-
-
-def celery_environment(broker_url: str, metadata_url: str) -> dict[str, str]:
-    return {
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-        "AIRFLOW__CELERY__BROKER_URL": broker_url,
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url,
-        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-    }
+# The Celery deployment is tools/local_airflow.py's (`make airflow EXECUTOR=celery`), one home.
+celery_environment = _local.celery_environment
+celery_worker_argv = _local.celery_worker_argv
 
 
 def celery_worker_env(env: Mapping[str, str], name: str) -> dict[str, str]:
@@ -364,21 +355,6 @@ def celery_worker_env(env: Mapping[str, str], name: str) -> dict[str, str]:
         "SALESFORCE_TEST_WORKER_NAME": name,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")])),
     }
-
-
-def celery_worker_argv(name: str) -> list[str]:
-    """A worker of its own hostname serving both queues; its task logs are read from the shared
-    log folder, so it serves none (two log servers on one machine would fight over the port)."""
-    return [
-        str(venv_bin() / "airflow"),
-        "celery",
-        "worker",
-        "--queues",
-        CELERY_QUEUES,
-        "--celery-hostname",
-        f"{name}@%h",
-        "--skip-serve-logs",
-    ]
 
 
 def _fernet_key() -> str:

@@ -239,7 +239,7 @@ def test_celery_variant_has_redis_and_scalable_workers_and_switches_every_compon
     assert "redis" in svcs
     assert "airflow-worker" in svcs
     worker = svcs["airflow-worker"]
-    assert worker["command"] == "celery worker"
+    assert worker["command"] == "celery worker --queues default,salesforce"
     # --scale needs containers without a fixed name or host port.
     assert "container_name" not in worker
     assert not worker.get("ports")
@@ -393,3 +393,46 @@ def test_docker_compose_config_validates(tmp_path: Path, files: list[str], profi
         command += ["--profile", profile]
     result = subprocess.run([*command, "config", "-q"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_celery_variant_has_the_shape_the_tests_run() -> None:
+    """docker-compose.celery.yaml and `make airflow EXECUTOR=celery` (which tests/deploy/test_celery.py
+    runs) agree on the executor, the broker, the result backend, the queues and the health checks."""
+    from urllib.parse import urlsplit
+
+    from tests.deploy.airflow_server import celery_environment, celery_worker_argv
+
+    tested = celery_environment(
+        "redis://:secret@127.0.0.1:6379/0", "postgresql://airflow:pw@localhost/airflow"
+    )
+    svcs = services("celery")
+    for name, svc in airflow_services("celery").items():
+        env = svc["environment"]
+        assert {k for k in env if k.startswith("AIRFLOW__CELERY__")} == {
+            k for k in tested if k.startswith("AIRFLOW__CELERY__")
+        }, name
+        assert env["AIRFLOW__CORE__EXECUTOR"] == tested["AIRFLOW__CORE__EXECUTOR"], name
+        broker, tested_broker = (
+            urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]),
+            urlsplit(tested["AIRFLOW__CELERY__BROKER_URL"]),
+        )
+        assert (broker.scheme, broker.path, bool(broker.password)) == (
+            tested_broker.scheme,
+            tested_broker.path,
+            True,
+        ), name
+        backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+        assert backend.split("://")[0] == tested["AIRFLOW__CELERY__RESULT_BACKEND"].split("://")[0], name
+        assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == tested["AIRFLOW__CELERY__WORKER_CONCURRENCY"], (
+            name
+        )
+    argv = celery_worker_argv("worker1")
+    tested_queues = argv[argv.index("--queues") + 1]
+    worker = svcs["airflow-worker"]
+    assert worker["command"].split("--queues ")[1].split()[0] == tested_queues
+    assert "salesforce" in tested_queues.split(","), "the pipeline's default extraction queue is served"
+    assert PipelineSettings.queue in tested_queues.split(",")
+    # Health checks: the broker answers its password-protected PING, each worker Celery's ping.
+    assert "requirepass" in " ".join(svcs["redis"]["command"])
+    assert "ping" in " ".join(svcs["redis"]["healthcheck"]["test"])
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
