@@ -230,6 +230,15 @@ MUTATIONS = (
             "tests/reliability/test_zombie_fencing.py::test_a_stalled_try_that_wakes_after_a_later_try_started_commits_nothing",
         ),
     ),
+    Mutation(
+        "Postgres ends a load's transaction left idle past the bound",
+        "plugins/salesforce_pipeline/warehouse.py",
+        '            f"-c idle_in_transaction_session_timeout={_ms(self.idle_in_transaction)} "\n',
+        "",
+        (
+            "tests/plugins/salesforce_pipeline/test_warehouse.py::test_postgres_ends_a_transaction_left_idle_past_the_bound",
+        ),
+    ),
 )
 
 
