@@ -101,7 +101,10 @@ def test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes(
     assert rows[2]["status"] == "success"
     assert rows[1]["status"] == "failed"
     assert rows[1]["error"], "the frozen try's row says why it ended"
-    locks = pipeline.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+    locks = pipeline.query(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     assert locks == [(0,)], "no lock left behind"
 
 
