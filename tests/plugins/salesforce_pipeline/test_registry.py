@@ -146,3 +146,18 @@ def test_the_check_command_lists_every_org_and_fails_on_any_problem(tmp_path, ca
     bad.write_text(json.dumps({"orgs": {"acme": {"bulk_threshold": -5}}}))
     assert registry.main([str(bad)]) == 1
     assert "orgs.acme.bulk_threshold" in capsys.readouterr().err
+
+
+def test_the_single_org_moved_into_the_registry_as_default_keeps_its_dag_and_schema():
+    raw = {
+        "orgs": {"default": {"salesforce_conn_id": "salesforce_default", "schema": "salesforce"}, "acme": {}}
+    }
+    orgs = {o.key: o for o in registered_orgs(raw)}
+    assert orgs["default"].dag_id == "salesforce_to_postgres"
+    assert orgs["default"].schema == "salesforce"
+    settings = org_settings(raw, "default")
+    assert (settings.org, settings.schema, settings.salesforce_conn_id) == (
+        "default",
+        "salesforce",
+        "salesforce_default",
+    )
