@@ -147,8 +147,8 @@ MUTATIONS = (
     Mutation(
         "loads of one object serialised (concurrency)",
         "plugins/salesforce_pipeline/load.py",
-        "            lock_object(\n",
-        "            (lambda *args: None)(\n",
+        "            lock_object(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
+        "            (lambda *args: None)(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
         ("tests/reliability/test_concurrency.py",),
     ),
     Mutation(
