@@ -31,8 +31,8 @@ from tests.deploy.airflow_server import (
     running_airflow,
 )
 from tests.deploy.test_connect_page import failed_task_logs
+from tests.support import orgs as orgs_support
 from tests.support.pipeline import salesforce_connection_json
-from tests.support.warehouse import mismatches, warehouse_rows
 
 pytestmark = pytest.mark.airflow_server
 
@@ -125,15 +125,8 @@ def wait_for_run(server: AirflowServer, key: str, run_id: str, timeout: float = 
     )
 
 
-def org_mismatches(server: AirflowServer, emulator: Emulator, key: str) -> list[str]:
-    from salesforce_emulator.schema import SCHEMA, describe_sobject
-
-    found = []
-    for sobject, table in (("Account", "account"), ("Contact", "contact")):
-        rows = warehouse_rows(server.warehouse_url, table, f"salesforce_{key}")
-        describe = describe_sobject(SCHEMA[sobject], "62.0", frozenset())
-        found += mismatches(sobject, emulator.org_named(key).snapshot(sobject), rows, describe)
-    return found
+def org_mismatches(server, emulator, key: str) -> list[str]:
+    return orgs_support.org_mismatches(server.warehouse_url, emulator, key)
 
 
 def query(server: AirflowServer, sql: str) -> list[tuple]:

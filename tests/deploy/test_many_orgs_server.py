@@ -15,8 +15,8 @@ import pytest
 
 from salesforce_emulator.server import Emulator
 from tests.deploy.airflow_server import REPO_ROOT, loader_database, running_airflow, venv_bin
+from tests.support import orgs as orgs_support
 from tests.support.pipeline import salesforce_connection_json
-from tests.support.warehouse import mismatches, warehouse_rows
 
 pytestmark = pytest.mark.airflow_server
 
@@ -116,14 +116,7 @@ def trigger(server, keys, logical_date: datetime) -> dict[str, dict]:
 
 
 def org_mismatches(server, emulator, key: str) -> list[str]:
-    from salesforce_emulator.schema import SCHEMA, describe_sobject
-
-    found = []
-    for sobject, table in (("Account", "account"), ("Contact", "contact")):
-        rows = warehouse_rows(server.warehouse_url, table, f"salesforce_{key}")
-        describe = describe_sobject(SCHEMA[sobject], "62.0", frozenset())
-        found += mismatches(sobject, emulator.org_named(key).snapshot(sobject), rows, describe)
-    return found
+    return orgs_support.org_mismatches(server.warehouse_url, emulator, key)
 
 
 def test_registered_orgs_load_on_their_trigger_and_a_sixth_org_needs_no_restart(airflow, emulator, tmp_path):

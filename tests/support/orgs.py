@@ -15,6 +15,20 @@ from tests.support.pipeline import REPO_ROOT, salesforce_connection_json
 from tests.support.warehouse import mismatches, warehouse_rows
 
 
+def org_mismatches(warehouse_url: str, emulator: Any, key: str, schema: str | None = None) -> list[str]:
+    """Every difference between emulator org `key`'s Accounts and Contacts (deleted ones
+    included) and that org's tables in the warehouse."""
+    from salesforce_emulator.schema import SCHEMA, describe_sobject
+    from salesforce_pipeline.objects import OBJECTS
+
+    found = []
+    for sobject, spec in OBJECTS.items():
+        rows = warehouse_rows(warehouse_url, spec.table, schema or f"salesforce_{key}")
+        describe = describe_sobject(SCHEMA[sobject], "62.0", frozenset())
+        found += mismatches(sobject, emulator.org_named(key).snapshot(sobject), rows, describe)
+    return found
+
+
 @dataclass
 class Orgs:
     """Orgs hosted by one emulator, registered in the settings Variable, loaded by their DAGs."""
