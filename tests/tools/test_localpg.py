@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "localpg.py"
+from tools import localpg
 
-
-def load_localpg():
-    spec = importlib.util.spec_from_file_location("localpg_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = Path(localpg.__file__)
 
 
 def test_a_given_warehouse_connection_is_used_and_nothing_is_started(pg_admin_url, tmp_path):
@@ -36,7 +30,6 @@ def test_a_given_warehouse_connection_is_used_and_nothing_is_started(pg_admin_ur
 
 
 def test_connection_json_is_accepted_too(monkeypatch):
-    localpg = load_localpg()
     monkeypatch.setenv(
         "AIRFLOW_CONN_POSTGRES_WAREHOUSE",
         json.dumps(
@@ -54,7 +47,6 @@ def test_connection_json_is_accepted_too(monkeypatch):
 
 
 def test_without_postgres_binaries_the_error_says_how_to_install_them(monkeypatch):
-    localpg = load_localpg()
     monkeypatch.setattr(localpg.shutil, "which", lambda name: None)
     monkeypatch.setattr(localpg.glob, "glob", lambda pattern: [])
     with pytest.raises(
