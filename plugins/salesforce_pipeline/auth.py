@@ -17,10 +17,12 @@ The same reader serves our ``customerscore_salesforce`` connection type and the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, Protocol
+from urllib.parse import urlsplit
 
 from salesforce_pipeline.domain import is_generic_login_host, normalize_domain
 from salesforce_pipeline.errors import SalesforceConfigError
@@ -50,6 +52,8 @@ LABELS: Final = {
     "max_retries": "Max Retries (max_retries)",
     "retry_base_seconds": "Retry Base Seconds (retry_base_seconds)",
     "ca_bundle": "CA Bundle (ca_bundle)",
+    "proxies": "Proxies (proxies)",
+    "instance_url": "Instance URL (instance_url)",
 }
 
 # Extra-field prefixes Airflow has used over the years: ours, and the provider's.
@@ -117,6 +121,8 @@ class ClientSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_base_seconds: float = DEFAULT_RETRY_BASE_SECONDS
     ca_bundle: str | None = None
+    #: ``(scheme, proxy URL)`` pairs, as ``requests`` takes them in a dict.
+    proxies: tuple[tuple[str, str], ...] = ()
 
 
 def get_field(extras: dict[str, Any], name: str) -> Any:
@@ -154,6 +160,7 @@ def resolve_auth(conn: ConnectionLike) -> SalesforceAuth:
         network call; the message names the fields by their form labels and never a secret's value.
     """
     extras = conn.extra_dejson or {}
+    _refuse_unsupported_modes(conn, extras)
     username = _trimmed(conn.login)
     # Passwords may legitimately start or end with spaces, so only blank means absent.
     password = _text(conn.password)
@@ -199,6 +206,43 @@ def resolve_auth(conn: ConnectionLike) -> SalesforceAuth:
     return ClientCredentialsAuth(
         domain=base_url, consumer_key=str(consumer_key), consumer_secret=str(consumer_secret)
     )
+
+
+def _refuse_unsupported_modes(conn: ConnectionLike, extras: dict[str, Any]) -> None:
+    """The provider's hook also logs in with a JWT or an IP allow-list; this pipeline does not."""
+    if get_field(extras, "private_key") is not None or get_field(extras, "private_key_file_path") is not None:
+        raise SalesforceConfigError(
+            "The connection fills Private Key (private_key / private_key_file_path), which is the "
+            "OAuth 2.0 JWT bearer flow; this pipeline logs in with a Connected App's Consumer Key and "
+            f"Consumer Secret ({ClientCredentialsAuth.title}) or with {SecurityTokenAuth.title}. Clear the "
+            "private key and fill the Consumer Secret, see docs/connect-salesforce.md."
+        )
+    no_token = get_field(extras, "security_token") is None
+    if get_field(extras, "organization_id") is not None and no_token and _text(conn.password) is not None:
+        raise SalesforceConfigError(
+            "The connection fills Organization ID without a Security Token, which is a login from an "
+            "allow-listed IP range; this pipeline needs the user's Security Token (or a Connected App). "
+            "Fill Security Token (Salesforce: Settings > Reset My Security Token) and clear Organization ID."
+        )
+
+
+def direct_session_instance_url(conn: ConnectionLike) -> str:
+    """The instance a session id given to the hook belongs to: the extra Instance URL (or Instance).
+
+    :raises SalesforceConfigError: when the connection names neither.
+    """
+    extras = conn.extra_dejson or {}
+    instance_url = _trimmed(get_field(extras, "instance_url"))
+    if instance_url is None:
+        instance = _trimmed(get_field(extras, "instance"))
+        instance_url = f"https://{instance}" if instance else None
+    if instance_url is None:
+        raise SalesforceConfigError(
+            f"A session_id was given to the hook, so it does not log in, but the connection has no "
+            f"{LABELS['instance_url']} saying which Salesforce instance the session belongs to; "
+            "fill it, e.g. https://acme.my.salesforce.com."
+        )
+    return instance_url if "://" in instance_url else f"https://{instance_url}"
 
 
 def _infer_mode(token_fields: dict[str, str | None], app_fields: dict[str, str | None]) -> str:
@@ -281,7 +325,34 @@ def resolve_settings(conn: ConnectionLike) -> ClientSettings:
         max_retries=max_retries,
         retry_base_seconds=retry_base_seconds,
         ca_bundle=ca_bundle,
+        proxies=_proxies(get_field(extras, "proxies")),
     )
+
+
+def _proxies(value: Any) -> tuple[tuple[str, str], ...]:
+    """The extra ``proxies`` (a JSON object, or its text) as ``(scheme, URL)`` pairs, checked."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    example = '{"https": "http://proxy.example.com:3128"}'
+    if not isinstance(value, dict) or not value:
+        raise SalesforceConfigError(f"{LABELS['proxies']} must be a JSON object like {example}.")
+    pairs = []
+    for scheme, url in value.items():
+        if (
+            not isinstance(url, str)
+            or urlsplit(url).scheme not in ("http", "https")
+            or not urlsplit(url).hostname
+        ):
+            raise SalesforceConfigError(
+                f"{LABELS['proxies']} entry {scheme!r} is not an http(s) proxy URL; write it like {example}."
+            )
+        pairs.append((str(scheme), url))
+    return tuple(pairs)
 
 
 def _number(extras: dict[str, Any], name: str, default: Any, kind: type) -> Any:

@@ -8,11 +8,14 @@ caller into polling it until the org's daily allowance is gone.
 
 from __future__ import annotations
 
+import codecs
+import io
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.domain import host_of
 from salesforce_pipeline.errors import (
     BulkJobBudgetExhausted,
     BulkJobWaitExhausted,
@@ -20,7 +23,17 @@ from salesforce_pipeline.errors import (
     SalesforceBulkJobError,
     SalesforcePipelineError,
 )
-from salesforce_pipeline.hooks.pages import _read_csv_page, _read_json, csv_page_lines
+from salesforce_pipeline.hooks.rest import read_json
+from salesforce_pipeline.hooks.transport import Retryable
+
+if TYPE_CHECKING:
+    import logging
+
+    import requests
+    from simple_salesforce import Salesforce
+
+    from salesforce_pipeline.auth import ClientSettings
+    from salesforce_pipeline.hooks.transport import SalesforceTransport
 
 FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 RESUMABLE_STATES = frozenset({"UploadComplete", "InProgress", "JobComplete"})
@@ -59,7 +72,15 @@ def job_failure_is_transient(error_message: str) -> bool:
 
 
 class Bulk2QueryMixin:
-    """Bulk 2.0 query jobs, through the hook's `_api_call` (session refresh, retries, counting)."""
+    """Bulk 2.0 query jobs, through the hook's transport (session refresh, retries, counting)."""
+
+    if TYPE_CHECKING:  # what the hook this is mixed into provides
+        http: SalesforceTransport
+        settings: ClientSettings
+        log: logging.Logger
+        _sleep: Callable[[float], None]
+
+        def get_conn(self) -> Salesforce: ...
 
     def bulk2_query_csv_pages(
         self,
@@ -74,8 +95,7 @@ class Bulk2QueryMixin:
         on_job_created: Callable[[str], None] | None = None,
     ) -> Iterator[bytes]:
         """Run a Bulk API 2.0 query job and yield each CSV results page (header row included), as
-        the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``; read them with
-        :func:`~salesforce_pipeline.hooks.pages.csv_page_lines`.
+        the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``.
 
         Creates the job (``query`` or ``queryAll``), or resumes ``resume_job_id``, polls it to
         ``JobComplete`` and follows ``Sforce-Locator`` through the results. Every call refreshes an
@@ -124,7 +144,7 @@ class Bulk2QueryMixin:
             params: dict[str, Any] = {"maxRecords": max_records}
             if locator:
                 params["locator"] = locator
-            content, locator = self._api_call(
+            content, locator = self.http.call(
                 "GET",
                 f"{job_url}/results",
                 _read_csv_page,
@@ -142,38 +162,13 @@ class Bulk2QueryMixin:
                 break
         self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
 
-    def bulk2_query_pages(
-        self,
-        soql: str,
-        *,
-        include_deleted: bool = False,
-        max_records: int = 50000,
-        poll_interval: float = 2.0,
-        max_wait: float = 3600.0,
-        max_polls: int | None = None,
-        resume_job_id: str | None = None,
-        on_job_created: Callable[[str], None] | None = None,
-    ) -> Iterator[str]:
-        """Like :meth:`bulk2_query_csv_pages`, each page as one string (NUL characters dropped)."""
-        for content in self.bulk2_query_csv_pages(
-            soql,
-            include_deleted=include_deleted,
-            max_records=max_records,
-            poll_interval=poll_interval,
-            max_wait=max_wait,
-            max_polls=max_polls,
-            resume_job_id=resume_job_id,
-            on_job_created=on_job_created,
-        ):
-            yield "".join(csv_page_lines(content))
-
     def bulk2_job_info(self, job_id: str) -> dict | None:
         """A query job's status (``GET /jobs/query/{id}``, one API call), or None when Salesforce
         has no such job (deleted, or of another org)."""
         client = self.get_conn()
         url = f"https://{client.sf_instance}/services/data/v{self.settings.version}/jobs/query/{job_id}"
         try:
-            return self._api_call("GET", url, _read_json, what=f"Bulk 2.0 job {job_id} status")
+            return self.http.call("GET", url, read_json, what=f"Bulk 2.0 job {job_id} status")
         except SalesforceApiError as exc:
             if exc.status == 404:
                 return None
@@ -181,10 +176,10 @@ class Bulk2QueryMixin:
 
     def _create_bulk_job(self, jobs_url: str, operation: str, soql: str) -> str:
         payload = {"operation": operation, "query": soql, "columnDelimiter": "COMMA", "lineEnding": "LF"}
-        job = self._api_call(
+        job = self.http.call(
             "POST",
             jobs_url,
-            _read_json,
+            read_json,
             what="Bulk 2.0 job creation",
             json=payload,
             headers={"Accept": "application/json"},
@@ -236,7 +231,7 @@ class Bulk2QueryMixin:
         while True:
             # The pause comes first: a job just created is never complete yet.
             self._sleep(max(0.0, min(next(pauses), deadline - time.monotonic())))
-            info = self._api_call("GET", job_url, _read_json, what=f"Bulk 2.0 job {job_id} status")
+            info = self.http.call("GET", job_url, read_json, what=f"Bulk 2.0 job {job_id} status")
             polls += 1
             state = info.get("state")
             if state == "JobComplete":
@@ -248,7 +243,7 @@ class Bulk2QueryMixin:
                 )
                 return
             if state in FINAL_STATES:
-                reason = self._scrub(str(info.get("errorMessage") or "no errorMessage given"))
+                reason = self.http.scrub(str(info.get("errorMessage") or "no errorMessage given"))
                 transient = state == "Failed" and job_failure_is_transient(reason)
                 raise SalesforceBulkJobError(
                     f"Bulk 2.0 query job {job_id} ended {state}: {reason}"
@@ -288,10 +283,10 @@ class Bulk2QueryMixin:
         """Abort a job (``PATCH {"state": "Aborted"}``, one API call); a failure to abort is
         logged, not raised, so that it cannot hide why the job was given up."""
         try:
-            self._api_call(
+            self.http.call(
                 "PATCH",
                 job_url,
-                _read_json,
+                read_json,
                 what=f"Bulk 2.0 job {job_id} abort",
                 json={"state": "Aborted"},
                 headers={"Accept": "application/json"},
@@ -302,3 +297,67 @@ class Bulk2QueryMixin:
             )
         else:
             self.log.warning("Bulk 2.0 job %s aborted in Salesforce", job_id)
+
+
+def _whole_body(response: requests.Response) -> bytes:
+    """The body of a response requested with ``stream=True``, read in one piece.
+
+    ``response.content`` collects the body in 10 kB pieces and then joins them, so a results page
+    of tens of MB is held twice while it arrives. Reading the raw stream at once gets one buffer
+    of the announced Content-Length (a chunked body is still joined from its chunks); gzip is
+    decoded as requests would. A connection lost mid-body is a transient failure: fetched again.
+    """
+    import urllib3
+
+    try:
+        return response.raw.read(decode_content=True)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise Retryable(
+            f"{type(exc).__name__} while reading a response from {host_of(response.url)}"
+        ) from exc
+
+
+def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
+    """``(csv_bytes, next_locator)`` of a Bulk 2.0 results page, checked against its record count.
+
+    Decoded as UTF-8 ourselves: requests would guess ISO-8859-1 for ``text/csv`` without a charset.
+    """
+    content = _whole_body(response)
+    expected = response.headers.get("Sforce-NumberOfRecords")
+    try:
+        records = csv_record_count(content)
+    except UnicodeDecodeError:
+        raise Retryable("Bulk 2.0 results page is not valid UTF-8 (cut short?)") from None
+    except ValueError:
+        raise Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
+    if expected is not None and expected.strip().isdigit() and records != int(expected):
+        raise Retryable(
+            f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
+        )
+    return content, response.headers.get("Sforce-Locator")
+
+
+_UTF8_CHECK_BLOCK = 1 << 20
+
+
+def csv_record_count(content: bytes) -> int:
+    """The records (rows after the header) in a Bulk 2.0 CSV page, without parsing its fields.
+
+    A line ends a record when the quotes seen so far are balanced: inside a quoted field a
+    newline is data, and an escaped quote is two quotes. Blank lines are not records (the
+    pipeline's parser skips them). Raises ValueError when the page ends inside a quoted field, and
+    UnicodeDecodeError when it is not UTF-8 (both what a page cut short looks like).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(content)
+    for start in range(0, len(view), _UTF8_CHECK_BLOCK):
+        decoder.decode(view[start : start + _UTF8_CHECK_BLOCK])
+    decoder.decode(b"", final=True)
+    quotes = rows = 0
+    for line in io.BytesIO(content):
+        quotes += line.count(b'"')
+        if not quotes & 1 and line.strip(b"\r\n"):
+            rows += 1
+    if quotes & 1:
+        raise ValueError("the page ends inside a quoted CSV field")
+    return max(rows - 1, 0)

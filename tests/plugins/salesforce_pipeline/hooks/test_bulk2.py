@@ -109,7 +109,7 @@ def test_max_polls_that_allows_the_job_to_finish_reads_it(
     make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
 ) -> None:
     sf_emulator.org.set_bulk_in_progress_polls(2)
-    pages = list(make_hook().bulk2_query_pages(SOQL, poll_interval=0, max_polls=3))
+    pages = list(make_hook().bulk2_query_csv_pages(SOQL, poll_interval=0, max_polls=3))
     assert csv_ids(pages) == accounts(sf_emulator)
     assert sf_emulator.org.counters.get("bulk2_abort", 0) == 0
 
@@ -122,7 +122,7 @@ def test_polls_come_further_apart_up_to_a_cap(
     hook = make_hook()
     pauses: list[float] = []
     hook._sleep = pauses.append
-    pages = list(hook.bulk2_query_pages(SOQL, poll_interval=2.0))
+    pages = list(hook.bulk2_query_csv_pages(SOQL, poll_interval=2.0))
     assert csv_ids(pages) == accounts(sf_emulator)
     assert len(pauses) == 13 == sf_emulator.org.counters["bulk2_poll"]  # a pause before every poll
     assert pauses[:3] == [2.0, 3.0, 4.5]
@@ -155,12 +155,12 @@ def test_a_retry_resumes_a_job_still_running_instead_of_starting_another(
     # The first attempt loses its status polls (Salesforce unreachable) while the job runs on.
     org.inject("server_unavailable", endpoint="bulk2_poll", after=1, count=4)
     with pytest.raises(SalesforceTransientError):
-        list(make_hook().bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+        list(make_hook().bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
     (job_id,) = created
     assert org.bulk_jobs.get(job_id).state == "InProgress"
 
     pages = list(
-        make_hook().bulk2_query_pages(
+        make_hook().bulk2_query_csv_pages(
             SOQL, poll_interval=0, resume_job_id=job_id, on_job_created=created.append
         )
     )
@@ -181,9 +181,9 @@ def test_a_retry_reads_a_completed_job_without_polling(
     created: list[str] = []
     org.inject("server_unavailable", endpoint="bulk2_results", count=4)
     with pytest.raises(SalesforceTransientError):
-        list(make_hook().bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+        list(make_hook().bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
     polls = org.counters["bulk2_poll"]
-    pages = list(make_hook().bulk2_query_pages(SOQL, poll_interval=0, resume_job_id=created[0]))
+    pages = list(make_hook().bulk2_query_csv_pages(SOQL, poll_interval=0, resume_job_id=created[0]))
     assert csv_ids(pages) == accounts(sf_emulator)
     assert len(org.bulk_jobs.all()) == 1
     assert org.counters["bulk2_poll"] == polls + 1  # the one look that found it complete
@@ -199,19 +199,19 @@ def test_a_job_that_cannot_be_resumed_is_replaced(
     if gone == "aborted":
         org.set_bulk_in_progress_polls(FOREVER)
         with pytest.raises(BulkJobBudgetExhausted):
-            list(hook.bulk2_query_pages(SOQL, poll_interval=0, max_polls=1, on_job_created=created.append))
+            list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, max_polls=1, on_job_created=created.append))
         org.set_bulk_in_progress_polls(1)
     elif gone == "failed":
         org.inject("bulk_job_failed", message="InternalServerError : Internal Server Error")
         with pytest.raises(SalesforceBulkJobError):
-            list(hook.bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+            list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
     elif gone == "deleted":
-        list(hook.bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+        list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
         org.bulk_jobs.delete(created[0])
     else:  # the earlier job read without deleted rows; this query wants them
-        list(hook.bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+        list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
     pages = list(
-        hook.bulk2_query_pages(
+        hook.bulk2_query_csv_pages(
             SOQL,
             include_deleted=gone == "queryAll",
             poll_interval=0,
@@ -227,7 +227,7 @@ def test_a_job_that_cannot_be_resumed_is_replaced(
 def test_bulk2_job_info(make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any) -> None:
     hook = make_hook()
     created: list[str] = []
-    list(hook.bulk2_query_pages(SOQL, poll_interval=0, on_job_created=created.append))
+    list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, on_job_created=created.append))
     info = hook.bulk2_job_info(created[0])
     assert info is not None
     assert (info["id"], info["state"], info["operation"]) == (created[0], "JobComplete", "query")
@@ -238,7 +238,7 @@ def test_max_polls_must_be_positive(
     make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
 ) -> None:
     with pytest.raises(ValueError, match="max_polls"):
-        list(make_hook().bulk2_query_pages(SOQL, max_polls=0))
+        list(make_hook().bulk2_query_csv_pages(SOQL, max_polls=0))
     assert sf_emulator.org.counters == {}
 
 
@@ -262,7 +262,7 @@ def test_a_failed_job_is_retried_only_when_salesforce_broke(
     assert job_failure_is_transient(message) is transient
     sf_emulator.org.inject("bulk_job_failed", message=message)
     with pytest.raises(SalesforceBulkJobError) as failed:
-        list(make_hook().bulk2_query_pages(SOQL, poll_interval=0))
+        list(make_hook().bulk2_query_csv_pages(SOQL, poll_interval=0))
     error = failed.value
     assert error.retryable is transient
     assert error.state == "Failed"

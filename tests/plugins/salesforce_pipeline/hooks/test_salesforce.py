@@ -30,7 +30,7 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
-from salesforce_pipeline.hooks.pages import csv_page_lines, csv_record_count
+from salesforce_pipeline.hooks.bulk2 import csv_record_count
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 
 CONN_TYPE = "customerscore_salesforce"
@@ -182,10 +182,10 @@ def account_ids_truth(emulator: Any, *, include_deleted: bool = False) -> list[s
     return sorted(emulator.org.all_ids("Account", include_deleted=include_deleted))
 
 
-def csv_ids(pages: list[str]) -> list[str]:
+def csv_ids(pages: list[bytes]) -> list[str]:
     ids: list[str] = []
     for page in pages:
-        ids.extend(row["Id"] for row in csv.DictReader(io.StringIO(page)))
+        ids.extend(row["Id"] for row in csv.DictReader(io.StringIO(page.decode())))
     return sorted(ids)
 
 
@@ -403,13 +403,13 @@ def test_a_cursor_idle_for_15_minutes_is_transient(
 # ------------------------------------------------------------------ Bulk API 2.0
 @pytest.mark.emulator(accounts=250, contacts=10)
 @pytest.mark.parametrize("mode", MODES)
-def test_bulk2_query_pages(
+def test_bulk2_query_csv_pages(
     make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any, mode: str
 ) -> None:
     hook = make_hook(mode)
-    pages = list(hook.bulk2_query_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
+    pages = list(hook.bulk2_query_csv_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
     assert len(pages) == 3
-    assert all(page.startswith('"Id","Name"') or page.startswith("Id,Name") for page in pages)
+    assert all(page.startswith((b'"Id","Name"', b"Id,Name")) for page in pages)
     assert csv_ids(pages) == account_ids_truth(sf_emulator)
 
 
@@ -427,14 +427,14 @@ def test_bulk2_pages_read_in_one_piece_keep_the_connection_alive(
     pages = list(hook.bulk2_query_csv_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
     assert len(pages) == 3
     assert sum(pool.num_connections for pool in pools) == opened_before
-    assert csv_ids(["".join(csv_page_lines(page)) for page in pages]) == account_ids_truth(sf_emulator)
+    assert csv_ids(pages) == account_ids_truth(sf_emulator)
 
 
 def test_bulk2_query_all_includes_deleted(
     make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
 ) -> None:
     hook = make_hook("client_credentials")
-    pages = list(hook.bulk2_query_pages("SELECT Id FROM Account", include_deleted=True, poll_interval=0))
+    pages = list(hook.bulk2_query_csv_pages("SELECT Id FROM Account", include_deleted=True, poll_interval=0))
     assert csv_ids(pages) == account_ids_truth(sf_emulator, include_deleted=True)
 
 
@@ -444,7 +444,7 @@ def test_bulk2_failed_job_raises_with_salesforces_message(
     sf_emulator.org.inject("bulk_job_failed", message="InvalidBatch : Failed to process query")
     hook = make_hook("client_credentials")
     with pytest.raises(SalesforceBulkJobError, match="Failed to process query") as excinfo:
-        list(hook.bulk2_query_pages("SELECT Id FROM Account", poll_interval=0))
+        list(hook.bulk2_query_csv_pages("SELECT Id FROM Account", poll_interval=0))
     assert excinfo.value.state == "Failed"
     assert excinfo.value.retryable is False
 
@@ -452,7 +452,7 @@ def test_bulk2_failed_job_raises_with_salesforces_message(
 def test_bulk2_invalid_query_is_a_query_error(make_hook: Callable[..., SalesforcePipelineHook]) -> None:
     hook = make_hook("client_credentials")
     with pytest.raises(SalesforceQueryError) as excinfo:
-        list(hook.bulk2_query_pages("SELECT NoSuchField__c FROM Account", poll_interval=0))
+        list(hook.bulk2_query_csv_pages("SELECT NoSuchField__c FROM Account", poll_interval=0))
     assert "NoSuchField__c" in str(excinfo.value)
 
 
@@ -484,7 +484,7 @@ def test_session_expiry_mid_bulk2(
         "expire_sessions", endpoint=endpoint, after=1 if endpoint == "bulk2_results" else 0
     )
 
-    pages = list(hook.bulk2_query_pages("SELECT Id FROM Account", max_records=100, poll_interval=0))
+    pages = list(hook.bulk2_query_csv_pages("SELECT Id FROM Account", max_records=100, poll_interval=0))
 
     assert csv_ids(pages) == account_ids_truth(sf_emulator)
     assert login_count(sf_emulator) == hook.logins == 2
@@ -552,7 +552,7 @@ def test_transient_failures_in_bulk2_are_retried(
     hook = make_hook("client_credentials")
     sf_emulator.org.inject(fault, endpoint=endpoint, after=1 if endpoint == "bulk2_results" else 0, count=2)
 
-    pages = list(hook.bulk2_query_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
+    pages = list(hook.bulk2_query_csv_pages("SELECT Id, Name FROM Account", max_records=100, poll_interval=0))
 
     assert csv_ids(pages) == account_ids_truth(sf_emulator)
 
