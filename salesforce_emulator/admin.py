@@ -30,6 +30,7 @@ _FAULT_OPTIONS = (
     "status",
     "error_code",
     "message",
+    "retry_after",
 )
 
 

@@ -74,6 +74,7 @@ class Fault:
     status: int = 500
     error_code: str = "UNKNOWN_EXCEPTION"
     message: str | None = None
+    retry_after: str | None = None
     id: int = field(default_factory=lambda: next(_ids))
     seen: int = 0
     fired: int = 0
@@ -124,6 +125,7 @@ class FaultPlan:
         status: int = 500,
         error_code: str = "UNKNOWN_EXCEPTION",
         message: str | None = None,
+        retry_after: str | None = None,
     ) -> Fault:
         """Arm a fault and return it.
 
@@ -133,6 +135,8 @@ class FaultPlan:
         * ``endpoint``: only these endpoint kinds (see :data:`salesforce_emulator.server.ENDPOINT_KINDS`).
         * ``seconds`` (delay), ``fraction`` (how much of the body drop/truncate faults send),
           ``status``/``error_code``/``message`` (http_error; message also for bulk_job_failed).
+        * ``retry_after``: a ``Retry-After`` header (seconds or an HTTP date) on the failures of
+          server_unavailable, concurrent_limit and http_error, as gateways and Salesforce send it.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
@@ -159,6 +163,7 @@ class FaultPlan:
             status=status,
             error_code=error_code,
             message=message,
+            retry_after=retry_after,
         )
         with self._lock:
             self._faults.append(fault)

@@ -303,7 +303,10 @@ class _Handler(BaseHTTPRequestHandler):
                 org.expire_sessions()
             if what == "server_unavailable":
                 return fail(
-                    503, "SERVER_UNAVAILABLE", fault.message or "Server temporarily unavailable"
+                    503,
+                    "SERVER_UNAVAILABLE",
+                    fault.message or "Server temporarily unavailable",
+                    retry_after=fault.retry_after,
                 ), after
             if what == "request_limit":
                 return fail(
@@ -311,10 +314,13 @@ class _Handler(BaseHTTPRequestHandler):
                 ), after
             if what == "concurrent_limit":
                 msg = fault.message or "ConcurrentPerOrgLongTxn Limit exceeded."
-                return fail(403, "REQUEST_LIMIT_EXCEEDED", msg), after
+                return fail(403, "REQUEST_LIMIT_EXCEEDED", msg, retry_after=fault.retry_after), after
             if what == "http_error":
                 return fail(
-                    fault.status, fault.error_code, fault.message or "An unexpected error occurred"
+                    fault.status,
+                    fault.error_code,
+                    fault.message or "An unexpected error occurred",
+                    retry_after=fault.retry_after,
                 ), after
         return None, after
 
@@ -448,8 +454,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
-def _failure(kind: str, status: int, code: str, message: str) -> Response:
+def _failure(kind: str, status: int, code: str, message: str, *, retry_after: str | None = None) -> Response:
     """An injected failure in the error format of the endpoint it hits."""
+    response = _failure_body(kind, status, code, message)
+    if retry_after is not None:
+        response.headers = {**(response.headers or {}), "Retry-After": retry_after}
+    return response
+
+
+def _failure_body(kind: str, status: int, code: str, message: str) -> Response:
     if kind == "login_soap":
         return Response(
             status, auth.soap_fault(code, message, "UnexpectedErrorFault"), "text/xml;charset=UTF-8"

@@ -105,6 +105,14 @@ def _conn_fields() -> dict[str, dict[str, Any]]:
                 "endpoint. Certificates are always verified."
             ),
         },
+        "proxies": {
+            "label": "Proxies",
+            "schema": {**_TEXT, "section": _ADVANCED},
+            "description": (
+                'Optional JSON object of proxy URLs by scheme, e.g. {"https": "http://proxy:3128"}; '
+                "used for logins and every API call."
+            ),
+        },
     }
 
 

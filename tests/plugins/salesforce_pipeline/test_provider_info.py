@@ -25,6 +25,7 @@ FORM_ORDER = [
     "max_retries",
     "retry_base_seconds",
     "ca_bundle",
+    "proxies",
 ]
 SECRET_FIELDS = {"security_token", "consumer_secret"}
 

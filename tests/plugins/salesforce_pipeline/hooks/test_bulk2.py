@@ -199,7 +199,9 @@ def test_a_job_that_cannot_be_resumed_is_replaced(
     if gone == "aborted":
         org.set_bulk_in_progress_polls(FOREVER)
         with pytest.raises(BulkJobBudgetExhausted):
-            list(hook.bulk2_query_csv_pages(SOQL, poll_interval=0, max_polls=1, on_job_created=created.append))
+            list(
+                hook.bulk2_query_csv_pages(SOQL, poll_interval=0, max_polls=1, on_job_created=created.append)
+            )
         org.set_bulk_in_progress_polls(1)
     elif gone == "failed":
         org.inject("bulk_job_failed", message="InternalServerError : Internal Server Error")
