@@ -38,6 +38,14 @@ def retries_used(dag_run) -> int:
     return sum(max(ti.try_number - 1, 0) for ti in dag_run.get_task_instances())
 
 
+def absorbed_by_the_hook(dag_run) -> int:
+    """The task retries a fault the hook handles itself may cost: none. (Airflow's own retries
+    would otherwise hide a hook that stopped retrying or refreshing.)"""
+    retries = retries_used(dag_run)
+    assert retries == 0, f"the hook should have absorbed this fault, but tasks were retried {retries} times"
+    return retries
+
+
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 
@@ -92,7 +100,7 @@ def test_transient_salesforce_faults_during_a_full_load(pipeline, sf_emulator, f
     assert dag_run.state == "success", states(dag_run)
     assert any(f.fired for f in sf_emulator.org.faults.active) or sf_emulator.org.faults.active == []
     rows, problems = compare(pipeline)
-    record(fault, 1, retries_used(dag_run), rows, problems)
+    record(fault, 1, absorbed_by_the_hook(dag_run), rows, problems)
 
 
 def test_a_response_slower_than_the_client_timeout(pipeline, sf_emulator):
@@ -101,7 +109,7 @@ def test_a_response_slower_than_the_client_timeout(pipeline, sf_emulator):
     dag_run = pipeline.run(DAY)
     assert dag_run.state == "success", states(dag_run)
     rows, problems = compare(pipeline)
-    record("response slower than the client timeout", 1, retries_used(dag_run), rows, problems)
+    record("response slower than the client timeout", 1, absorbed_by_the_hook(dag_run), rows, problems)
 
 
 def test_session_expired_mid_bulk_job(pipeline, sf_emulator):
@@ -110,7 +118,7 @@ def test_session_expired_mid_bulk_job(pipeline, sf_emulator):
     assert dag_run.state == "success", states(dag_run)
     assert sf_emulator.org.counters.get("bulk2_results", 0) >= 2
     rows, problems = compare(pipeline)
-    record("session expired mid-job (Bulk 2.0)", 1, retries_used(dag_run), rows, problems)
+    record("session expired mid-job (Bulk 2.0)", 1, absorbed_by_the_hook(dag_run), rows, problems)
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,8 @@ from salesforce_pipeline.hooks.rest import read_json
 from salesforce_pipeline.hooks.transport import Retryable
 
 if TYPE_CHECKING:
-    import logging
-
     import requests
+    from airflow.sdk.types import Logger
     from simple_salesforce import Salesforce
 
     from salesforce_pipeline.auth import ClientSettings
@@ -75,9 +74,14 @@ class Bulk2QueryMixin:
     """Bulk 2.0 query jobs, through the hook's transport (session refresh, retries, counting)."""
 
     if TYPE_CHECKING:  # what the hook this is mixed into provides
-        http: SalesforceTransport
-        settings: ClientSettings
-        log: logging.Logger
+
+        @property
+        def http(self) -> SalesforceTransport: ...
+        @property
+        def settings(self) -> ClientSettings: ...
+        @property
+        def log(self) -> Logger: ...
+
         _sleep: Callable[[float], None]
 
         def get_conn(self) -> Salesforce: ...

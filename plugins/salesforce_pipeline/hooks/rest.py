@@ -8,16 +8,18 @@ it is fetched again.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
 
 from salesforce_pipeline.domain import host_of
 from salesforce_pipeline.hooks.transport import Retryable, SalesforceTransport
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
 
 P = TypeVar("P", covariant=True)
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -35,7 +37,7 @@ class _Hook(Protocol):
     @property
     def http(self) -> SalesforceTransport: ...
     @property
-    def log(self) -> logging.Logger: ...
+    def log(self) -> Logger: ...
     @property
     def _describe_cache(self) -> dict[str, dict]: ...
     def get_conn(self) -> Salesforce: ...

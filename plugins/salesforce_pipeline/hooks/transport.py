@@ -19,14 +19,14 @@ an API error does.
 from __future__ import annotations
 
 import email.utils
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 from simple_salesforce import Salesforce
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
 
 from salesforce_pipeline.auth import ClientSettings
 from salesforce_pipeline.domain import host_of
@@ -39,6 +39,9 @@ from salesforce_pipeline.errors import (
     SalesforceTransientError,
 )
 from salesforce_pipeline.retry import Backoff
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
 
 T = TypeVar("T")
 
@@ -74,7 +77,7 @@ class SalesforceTransport(requests.Session):
         *,
         relogin: Callable[[], str],
         sleep: Callable[[float], None],
-        log: logging.Logger,
+        log: Logger,
         sender: requests.Session | None = None,
     ) -> None:
         super().__init__()
@@ -138,9 +141,6 @@ class SalesforceTransport(requests.Session):
             asked = _failure(state).retry_after or 0.0
             return max(backoff.delay(state.attempt_number - 1), asked)
 
-        def asked_too_long(state: RetryCallState) -> bool:
-            return (_failure(state).retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
-
         def before_sleep(state: RetryCallState) -> None:
             delay = state.next_action.sleep if state.next_action else 0.0
             self._log.warning(
@@ -168,7 +168,7 @@ class SalesforceTransport(requests.Session):
 
         retrying = Retrying(
             retry=retry_if_exception_type(Retryable),
-            stop=stop_after_attempt(backoff.max_retries + 1) | asked_too_long,
+            stop=stop_any(stop_after_attempt(backoff.max_retries + 1), _AskedToWaitTooLong()),
             wait=wait,
             sleep=lambda seconds: self._sleep(seconds),
             before_sleep=before_sleep,
@@ -354,6 +354,13 @@ class SalesforceTransport(requests.Session):
         return text
 
 
+class _AskedToWaitTooLong(stop_base):
+    """Stop when Salesforce's ``Retry-After`` asks for more than a task waits."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return (_failure(retry_state).retry_after or 0.0) > MAX_RETRY_AFTER_SECONDS
+
+
 class _CallState:
     """What one call remembers across its retries: whether it already logged in again."""
 
@@ -368,7 +375,9 @@ def _failure(state: RetryCallState) -> Retryable:
 
 
 def _is_api_call(headers: Mapping[str, Any] | None) -> bool:
-    return bool(headers) and str(headers.get("Authorization", "")).startswith("Bearer")
+    if not headers:
+        return False
+    return str(headers.get("Authorization", "")).startswith("Bearer")
 
 
 def _text(value: str | bytes) -> str:
