@@ -54,6 +54,7 @@ def _registry():
 
 
 def salesforce_org_dag(org: RegisteredOrg):
+    """The DAG of one registered org: prepare the warehouse, then sync and sweep each object."""
     legacy = org.key == LEGACY_ORG
 
     @dag(

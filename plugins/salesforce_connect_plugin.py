@@ -13,6 +13,8 @@ from salesforce_pipeline.connect.test_button import PortlessConnectionTestFix
 
 
 class SalesforceConnectPlugin(AirflowPlugin):
+    """Mounts the Connect Salesforce page at /salesforce in the api-server and links it in the menu."""
+
     name = "salesforce_connect"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [
         {"app": create_app(), "url_prefix": "/salesforce", "name": "Connect Salesforce"}

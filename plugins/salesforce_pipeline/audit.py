@@ -102,6 +102,7 @@ class Attempt:
         )
 
     def record_bulk_job(self, job_id: str, query: str, created_at: datetime) -> None:
+        """Store the Bulk 2.0 job this attempt created, so that a retry can resume it."""
         with self.conn.cursor() as cur:
             cur.execute(
                 self._sql("audit_bulk_job.sql"),
@@ -188,6 +189,7 @@ class Attempt:
             return bool(cur.fetchone()[0])
 
     def close(self) -> None:
+        """Close the attempt's own audit connection."""
         self.conn.close()
 
 
@@ -241,6 +243,7 @@ def start_attempt(conn: PgConnection, schema: str, **values: Any) -> Attempt:
 
 
 def has_loaded_successfully(conn: PgConnection, schema: str, sobject: str) -> bool:
+    """Whether any load of ``sobject`` in ``schema`` has succeeded."""
     with conn.cursor() as cur:
         cur.execute(_sql("last_success.sql", schema), {"sobject": sobject})
         (finished,) = cur.fetchone()

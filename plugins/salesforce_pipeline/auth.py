@@ -67,7 +67,8 @@ class ConnectionLike(Protocol):
     password: str | None
 
     @property
-    def extra_dejson(self) -> dict[str, Any]: ...
+    def extra_dejson(self) -> dict[str, Any]:
+        """The connection's extras as a dict."""
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class ApiBudgetExceeded(SalesforcePipelineError):
 
 
 def choose_method(requested: str, count: int, settings: PipelineSettings) -> str:
+    """REST or Bulk 2.0 for ``count`` records: the requested one, or by ``bulk_threshold`` for auto."""
     if requested not in METHODS:
         raise ValueError(f"extraction method must be one of {METHODS}, got {requested!r}")
     if requested != "auto":

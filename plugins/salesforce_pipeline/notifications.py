@@ -45,6 +45,7 @@ def _redact(text: str) -> str:
 
 
 def run_url(base_url: str, dag_id: str, run_id: str) -> str:
+    """The Airflow UI address of a DAG run."""
     return (
         f"{base_url.rstrip('/')}/dags/{urllib.parse.quote(dag_id)}/runs/{urllib.parse.quote(run_id, safe='')}"
     )

@@ -51,10 +51,12 @@ ENTRY_ONLY = ("schema", "enabled")
 
 
 def dag_id(org: str) -> str:
+    """The DAG id of an org key (the single org keeps ``salesforce_to_postgres``)."""
     return LEGACY_DAG_ID if org == LEGACY_ORG else f"salesforce_org_{org}"
 
 
 def default_schema(org: str) -> str:
+    """The warehouse schema an org gets unless its entry names one."""
     return f"salesforce_{org}"
 
 
@@ -71,6 +73,7 @@ class RegisteredOrg:
 
     @property
     def dag_id(self) -> str:
+        """This org's DAG id."""
         return dag_id(self.key)
 
 

@@ -32,6 +32,7 @@ def create_loader_role(admin: PgConnection, role: str, password: str) -> None:
 
 
 def drop_loader_role(admin: PgConnection, role: str) -> None:
+    """Drop the loader role (and what it owns) made by this module."""
     from psycopg2 import sql
 
     with admin.cursor() as cur:
@@ -40,6 +41,7 @@ def drop_loader_role(admin: PgConnection, role: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Command line: create or drop the least-privilege loader role."""
     import psycopg2
 
     parser = argparse.ArgumentParser(

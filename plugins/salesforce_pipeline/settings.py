@@ -63,6 +63,7 @@ class SettingsError(SalesforcePipelineError):
 
 
 def is_soql_identifier(name: str) -> bool:
+    """Whether ``name`` is a field name or relationship path SOQL accepts as is."""
     return bool(_SOQL_IDENTIFIER.match(name))
 
 
@@ -89,6 +90,7 @@ class Rule:
     why: str = ""
 
     def problem(self, name: str, value: Any) -> str | None:
+        """Why ``value`` is not valid for setting ``name``, or None."""
         # bool is an int in Python, and `true` in JSON is never meant as a number.
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.kind is int and (not numeric or not isinstance(value, int)):
@@ -133,6 +135,8 @@ ORG_ONLY = ("org", "schema", "enabled")
 
 @dataclass(frozen=True)
 class PipelineSettings:
+    """The pipeline's settings for one org, from Variable ``salesforce_to_postgres`` (docs in the module)."""
+
     salesforce_conn_id: str = "salesforce_default"
     postgres_conn_id: str = "postgres_warehouse"
     lookback_minutes: int = 10
@@ -170,6 +174,7 @@ class PipelineSettings:
 
 
 def problem_report(problems: list[str], org: str | None = None) -> str:
+    """One error message listing every problem found in the settings, numbered."""
     # One numbered line each: the messages have semicolons of their own.
     where = f" for org {org!r}" if org else ""
     return (

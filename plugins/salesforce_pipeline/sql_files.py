@@ -22,6 +22,7 @@ def sql_dir() -> Path:
 
 @cache
 def read_sql(name: str) -> str:
+    """The text of ``include/sql/<name>``, with a clear error when it is missing."""
     path = sql_dir() / name
     try:
         return path.read_text()

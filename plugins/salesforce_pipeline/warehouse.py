@@ -67,6 +67,7 @@ class Waits:
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings) -> Waits:
+        """The waits the settings ask for."""
         return cls(
             lock_timeout=settings.lock_timeout_seconds,
             statement_timeout=settings.statement_timeout_seconds,
@@ -154,6 +155,7 @@ def _state_names(schema: str) -> dict[str, str]:
 
 
 def schema_version(conn: PgConnection, schema: str) -> str | None:
+    """The schema version recorded on ``<schema>.load_audit``, or None when it is not there."""
     with conn.cursor() as cur:
         cur.execute(read_sql("schema_state.sql"), _state_names(schema))
         (version,) = cur.fetchone()

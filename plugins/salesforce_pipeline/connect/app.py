@@ -66,6 +66,7 @@ def _remember_user():
 
 
 def create_app() -> FastAPI:
+    """The Connect Salesforce FastAPI app, every route behind the connection-edit permission."""
     from airflow.api_fastapi.core_api.security import requires_access_connection
 
     app = FastAPI(

@@ -21,6 +21,8 @@ from salesforce_pipeline.registry import ORG_KEY
 
 @dataclass(frozen=True)
 class Field:
+    """One input of the Connect form: name, label, help text, and whether it is a secret."""
+
     name: str
     label: str
     help: str
@@ -89,6 +91,7 @@ AUTH_TYPES: dict[str, dict[str, Any]] = {
 
 
 def fields_of(auth_type: str) -> tuple[Field, ...]:
+    """The form fields of an authentication type."""
     return AUTH_TYPES[auth_type]["fields"]
 
 
@@ -103,6 +106,7 @@ class Submission:
 
     @property
     def conn_id(self) -> str:
+        """The Airflow connection id this org's credentials are saved under."""
         return f"salesforce_{self.org_key}"
 
     def kept_for_the_form(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ class EgressRefused(ValueError):
 
 
 def allowed_hosts() -> set[str]:
+    """``host:port`` entries, besides Salesforce's domains, the page may log in at."""
     raw = os.environ.get(ALLOWED_HOSTS_ENV, "")
     return {h.strip().lower() for h in raw.split(",") if h.strip()}
 
@@ -60,6 +61,7 @@ def check_instance(instance_url: str) -> None:
 
 
 def allowed_hosts_ca_bundle() -> str | None:
+    """The CA bundle that verifies the allowed hosts' certificates, if one is configured."""
     return os.environ.get(ALLOWED_HOSTS_CA_ENV) or None
 
 
@@ -75,6 +77,7 @@ def csrf_token(secret: str, user: str) -> str:
 
 
 def csrf_ok(secret: str, user: str, token: str | None) -> bool:
+    """Whether ``token`` is a CSRF token this server signed for ``user``."""
     from itsdangerous import BadSignature
 
     if not token:

@@ -42,6 +42,8 @@ _FIELD_HINTS = (
 
 @dataclass
 class LoginOutcome:
+    """What a login check found: success, a message for the page, and the field at fault."""
+
     ok: bool
     message: str
     field: str | None = None
@@ -210,6 +212,7 @@ def _secrets(password: str | None, extra: dict[str, Any]) -> dict[str, str]:
 
 
 def set_enabled(org_key: str, enabled: bool, user: str) -> None:
+    """Enable or disable an org in the registry, as an audited action of ``user``."""
     from airflow.models import Log, Variable
     from airflow.utils.session import create_session
 

@@ -115,6 +115,7 @@ def legacy_connection_id(settings: dict[str, Any]) -> str | None:
 
 
 def org_rows() -> dict[str, Any]:
+    """Every registered org with its load status, for the orgs page."""
     settings = registry()
     orgs = settings.get("orgs")
     # Without a registry, the single org is shown when its connection exists.
@@ -125,6 +126,7 @@ def org_rows() -> dict[str, Any]:
 
 
 def org_row(org_key: str) -> dict[str, Any] | None:
+    """One registered org with its load status, or None when the key is not registered."""
     settings = registry()
     if org_key not in (settings.get("orgs") or {}):
         return None

@@ -22,6 +22,7 @@ class PortlessConnectionTestFix:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        """Pass every request through; drop a zero port from the connection test's body."""
         if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path") != TEST_PATH:
             await self.app(scope, receive, send)
             return

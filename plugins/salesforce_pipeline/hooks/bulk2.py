@@ -76,15 +76,21 @@ class Bulk2QueryMixin:
     if TYPE_CHECKING:  # what the hook this is mixed into provides
 
         @property
-        def http(self) -> SalesforceTransport: ...
+        def http(self) -> SalesforceTransport:
+            """The hook's transport."""
+
         @property
-        def settings(self) -> ClientSettings: ...
+        def settings(self) -> ClientSettings:
+            """The connection's client settings."""
+
         @property
-        def log(self) -> Logger: ...
+        def log(self) -> Logger:
+            """The hook's logger."""
 
         _sleep: Callable[[float], None]
 
-        def get_conn(self) -> Salesforce: ...
+        def get_conn(self) -> Salesforce:
+            """The logged-in simple-salesforce client."""
 
     def bulk2_query_csv_pages(
         self,

@@ -28,7 +28,8 @@ _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 class PageDecoder(Protocol[P]):
     """Turns a REST query page's body into ``(page, done, nextRecordsUrl)``; ValueError if invalid."""
 
-    def __call__(self, content: bytes, /) -> tuple[P, bool, str | None]: ...
+    def __call__(self, content: bytes, /) -> tuple[P, bool, str | None]:
+        """Decode one page."""
 
 
 class _Hook(Protocol):
