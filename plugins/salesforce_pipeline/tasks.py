@@ -348,7 +348,7 @@ def _best_effort_settings(org: str) -> PipelineSettings:
     schema = LEGACY_SCHEMA if legacy else entry.get("schema", default_schema(org))
     if not (isinstance(schema, str) and SCHEMA_NAME.fullmatch(schema)):
         schema = default_schema(org)
-    usable = {} if legacy else {"salesforce_conn_id": f"salesforce_{org}"}
+    usable: dict[str, Any] = {} if legacy else {"salesforce_conn_id": f"salesforce_{org}"}
     for source in (raw, entry) if legacy or entry else (raw,):
         for name in ("postgres_conn_id", "salesforce_conn_id"):
             if name == "salesforce_conn_id" and source is raw and not legacy:

@@ -257,7 +257,7 @@ _LINEAGE_TYPES = {"_extracted_at": "timestamp with time zone", "_dag_run_id": "t
 def _wide_enough_varchar(actual: str, kind: str | None) -> bool:
     # An Id column widened from varchar(18) to varchar(n) still holds every Id.
     match = re.fullmatch(r"character varying\((\d+)\)", actual)
-    return bool(match) and kind == "id" and int(match.group(1)) >= 18
+    return match is not None and kind == "id" and int(match.group(1)) >= 18
 
 
 def column_problems(

@@ -94,5 +94,6 @@ def same_origin(origin: str | None, referer: str | None, host: str | None) -> bo
     source = origin or referer
     if not source:
         return True  # not a browser (a script with a bearer token); the CSRF token still binds it
-    parts = urlsplit(source)
-    return bool(host) and parts.netloc.lower() == host.lower()
+    if not host:
+        return False
+    return urlsplit(source).netloc.lower() == host.lower()
