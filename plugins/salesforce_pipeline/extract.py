@@ -1,33 +1,28 @@
 """Extract one object's records for a window: field planning, SOQL, and bounded chunks.
 
 Pure functions plan the fields (against describe) and build the SOQL; the chunk generators
-stream REST pages or Bulk API 2.0 CSV pages through the hook as column chunks of the selected
-fields, holding at most one chunk (plus the page it is cut from).
+stream REST pages (decoded by `rest_columns`) or Bulk API 2.0 CSV pages (parsed by `bulk_csv`)
+through the hook as column chunks of the selected fields, holding at most one chunk (plus the
+page it is cut from).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import logging
 import math
-import operator
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.bulk_csv import bulk_page_chunks
+from salesforce_pipeline.column_chunk import ChunkBuffer, ColumnChunk
 from salesforce_pipeline.objects import REQUIRED_FIELDS, ObjectSpec
 from salesforce_pipeline.prefetch import prefetched
+from salesforce_pipeline.rest_columns import RestColumnDecoder
 from salesforce_pipeline.settings import SettingsError, is_soql_identifier
-from salesforce_pipeline.transform import (
-    ColumnChunk,
-    kind_for,
-    postgres_type,
-    snake_case,
-)
+from salesforce_pipeline.transform import kind_for, postgres_type, snake_case
 
 if TYPE_CHECKING:
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
@@ -43,6 +38,7 @@ class Window:
     end: datetime | None
 
     def soql_condition(self) -> str:
+        """The window as a SOQL condition on SystemModstamp ("" for all of history)."""
         conditions = []
         if self.start is not None:
             conditions.append(f"SystemModstamp >= {soql_datetime(self.start)}")
@@ -51,6 +47,7 @@ class Window:
         return " AND ".join(conditions)
 
     def describe(self) -> str:
+        """The window for people: `[start, end)`, "beginning" and "now" for open ends."""
         start = soql_datetime(self.start) if self.start else "beginning"
         end = soql_datetime(self.end) if self.end else "now"
         return f"[{start}, {end})"
@@ -85,6 +82,7 @@ class FieldPlan:
 
     @property
     def columns(self) -> list[str]:
+        """The warehouse columns of the selected fields, in the same order."""
         return [snake_case(f) for f in self.fields]
 
 
@@ -175,12 +173,14 @@ def _describe_path(spec, name, by_name, describe_related) -> Mapping[str, Any]:
 
 
 def build_soql(spec: ObjectSpec, fields: Sequence[str], window: Window) -> str:
+    """The query that extracts `fields` of the object's records in `window`."""
     condition = window.soql_condition()
     where = f" WHERE {condition}" if condition else ""
     return f"SELECT {', '.join(fields)} FROM {spec.name}{where}"
 
 
 def build_count_soql(spec: ObjectSpec, window: Window, *, live_only: bool = False) -> str:
+    """The COUNT() of the object's records in `window` (only those not deleted, if `live_only`)."""
     conditions = [c for c in (window.soql_condition(), "IsDeleted = false" if live_only else "") if c]
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     return f"SELECT COUNT() FROM {spec.name}{where}"
@@ -216,6 +216,7 @@ class Progress:
         self._next_report = every
 
     def page(self, records: int) -> None:
+        """Count one page of `records` records; log when another `every` records have come."""
         self.pages += 1
         self.records += records
         if self.records >= self._next_report:
@@ -228,129 +229,6 @@ class Progress:
                 self.records / elapsed,
             )
             self._next_report = (self.records // self.every + 1) * self.every
-
-
-class RestColumnDecoder:
-    """Decodes a REST query page straight into the columns of the selected fields.
-
-    msgspec decodes each record into a struct with one slot per selected top-level name, skipping
-    `attributes` and never building a dict per record; one C-level map per field makes the
-    columns. That is several times the speed of json.loads + a dict per record + flattening.
-    A body msgspec rejects is decoded by `json.loads` instead, with the same result.
-
-    Values are taken as sent: transform checks each against its field's kind, so an object where
-    a scalar belongs is rejected with why. A relationship field (`Account.Name`) is read from its
-    parent object, and is null when the parent is null (or not an object).
-    """
-
-    def __init__(self, fields: Sequence[str]) -> None:
-        import msgspec
-
-        self.fields = list(fields)
-        self._tops = list(dict.fromkeys(name.split(".", 1)[0] for name in self.fields))
-        self._related = {name: tuple(name.split(".", 1)) for name in self.fields if "." in name}
-        # Slots get safe attribute names; `rename` maps them to the JSON keys (API names).
-        slots = [f"f{position}" for position in range(len(self._tops))]
-        record = msgspec.defstruct(
-            "QueryRecord",
-            [(slot, Any, None) for slot in slots],
-            rename=dict(zip(slots, self._tops, strict=True)),
-            gc=False,
-        )
-        page = msgspec.defstruct(
-            "QueryPage",
-            [
-                ("records", list[record], msgspec.field(default_factory=list)),  # type: ignore[valid-type]
-                ("done", bool, True),
-                ("nextRecordsUrl", str | None, None),
-            ],
-        )
-        self._decoder = msgspec.json.Decoder(page)
-        self._decode_error = msgspec.DecodeError  # ValidationError is one too
-        self._slot_values = [operator.attrgetter(slot) for slot in slots]
-
-    def __call__(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
-        try:
-            page = self._decoder.decode(content)
-        except self._decode_error:
-            return self._plain(content)
-        # One C-level map per field: no tuple or dict per record.
-        by_top = {
-            top: list(map(values_of, page.records))
-            for top, values_of in zip(self._tops, self._slot_values, strict=True)
-        }
-        return self._columns(len(page.records), by_top), page.done, page.nextRecordsUrl
-
-    def _plain(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
-        from salesforce_pipeline.hooks.pages import records_page
-
-        records, done, next_url = records_page(content)  # ValueError for a broken body: refetched
-        if not isinstance(records, list) or not all(type(record) is dict for record in records):
-            raise ValueError("a query result's records are JSON objects")
-        by_top = {top: [record.get(top) for record in records] for top in self._tops}
-        return self._columns(len(records), by_top), done, next_url
-
-    def _columns(self, count: int, by_top: dict[str, list[Any]]) -> ColumnChunk:
-        columns: dict[str, Sequence[Any]] = {}
-        for name in self.fields:
-            if name in self._related:
-                top, child = self._related[name]
-                columns[name] = [
-                    parent.get(child) if type(parent) is dict else None for parent in by_top[top]
-                ]
-            else:
-                columns[name] = by_top[name]
-        return ColumnChunk(count, columns)
-
-
-class ChunkBuffer:
-    """Regroups column pages of any size into chunks of exactly `chunk_size` (the last may be
-    smaller), holding at most one chunk plus one page."""
-
-    def __init__(self, fields: Sequence[str], chunk_size: int) -> None:
-        if chunk_size < 1:
-            raise ValueError("chunk_size must be positive")
-        self.fields = list(fields)
-        self.chunk_size = chunk_size
-        self._pending: list[ColumnChunk] = []
-        self._count = 0
-
-    def add(self, page: ColumnChunk) -> Iterator[ColumnChunk]:
-        """Take one page; yield every full chunk it completes."""
-        if page.count:
-            self._pending.append(page)
-            self._count += page.count
-        while self._count >= self.chunk_size:
-            yield self._take(self.chunk_size)
-
-    def flush(self) -> Iterator[ColumnChunk]:
-        if self._count:
-            yield self._take(self._count)
-
-    def _take(self, size: int) -> ColumnChunk:
-        if len(self._pending) == 1 and self._pending[0].count == size:
-            chunk = self._pending.pop()
-            self._count = 0
-            return chunk
-        parts, taken = [], 0
-        while taken < size:
-            page = self._pending[0]
-            wanted = size - taken
-            if page.count <= wanted:
-                parts.append(self._pending.pop(0))
-                taken += page.count
-            else:  # split the page: its head completes this chunk, its tail waits for the next
-                head = {name: page.columns[name][:wanted] for name in self.fields}
-                tail = {name: page.columns[name][wanted:] for name in self.fields}
-                parts.append(ColumnChunk(wanted, head))
-                self._pending[0] = ColumnChunk(page.count - wanted, tail)
-                taken += wanted
-        self._count -= size
-        columns = {
-            name: list(itertools.chain.from_iterable(part.columns[name] for part in parts))
-            for name in self.fields
-        }
-        return ColumnChunk(size, columns)
 
 
 def rest_chunks(
@@ -409,140 +287,3 @@ def bulk_chunks(
             page_records += chunk.count
             yield chunk
         progress.page(page_records)
-
-
-def bulk_page_chunks(content: bytes, fields: Sequence[str], chunk_size: int) -> Iterator[ColumnChunk]:
-    """One Bulk API 2.0 result page (CSV with a header row, as received) as column chunks of `fields`.
-
-    Bulk CSV writes null as an empty field: it becomes None, as in the JSON API. A field the
-    header lacks is all None (as a record without that key would be). Every record is first
-    checked to have as many fields as the header (`csv_shape_problem`), then parsed by pandas'
-    C reader a chunk at a time, column by column. That reader is about twice the speed of the
-    csv module, and its strings are made a column at a time, so each column's text sits together
-    in memory and transform and the COPY serialiser, which walk a column at a time, run about a
-    third faster over it than over strings made row by row. It is lenient where the csv module
-    is strict (it pads a short row, and reads text after a closing quote): the shape check fails
-    those pages first. NUL characters are dropped, as simple-salesforce does.
-    """
-    import numpy as np
-    import pandas as pd
-
-    if b"\x00" in content:
-        content = content.replace(b"\x00", b"")
-    header_end = content.find(b"\n")
-    header_line = (content if header_end < 0 else content[:header_end]).decode("utf-8")
-    try:
-        header = next(csv.reader([header_line.rstrip("\r")], strict=True), None)
-    except csv.Error as exc:
-        raise ValueError(
-            f"Bulk API 2.0 result page is malformed: its header row is not CSV ({exc})"
-        ) from None
-    if not header:
-        return
-    width = len(header)
-    problem = csv_shape_problem(content, width)
-    if problem is not None:
-        raise ValueError(f"Bulk API 2.0 result page is malformed: {problem} (truncated download?)")
-    position_of = {name: position for position, name in enumerate(header)}  # the last one, as dict() keeps
-    # Position 0 always, so that rows are still counted when no selected field is in the header.
-    wanted = sorted({position_of[name] for name in fields if name in position_of} | {0})
-    reader = pd.read_csv(
-        io.BytesIO(content),
-        header=None,
-        skiprows=1,
-        names=list(range(width)),
-        usecols=wanted,
-        dtype=object,
-        na_filter=False,  # text as sent: "NA", "null" or "" stay strings ("" is made None below)
-        encoding="utf-8",
-        engine="c",
-        chunksize=chunk_size,
-    )
-    del content
-    with reader:
-        for frame in reader:
-            count = len(frame)
-            if not count:  # a page of just the header
-                continue
-            columns: dict[str, Sequence[Any]] = {}
-            for name in fields:
-                position = position_of.get(name)
-                if position is None:
-                    columns[name] = (None,) * count
-                    continue
-                values = frame[position].to_numpy(dtype=object)  # read-only: the frame's own
-                empty = values == ""
-                if empty.any():
-                    values = np.where(empty, None, values)
-                columns[name] = values.tolist()
-            del frame
-            yield ColumnChunk(count, columns)
-
-
-_SHAPE_CHECK_BLOCK = 1 << 20
-_QUOTE, _COMMA, _LF, _CR = b'",\n\r'
-
-
-def csv_shape_problem(content: bytes, width: int, *, block_size: int = _SHAPE_CHECK_BLOCK) -> str | None:
-    """Why `content` is not comma-separated records of exactly `width` fields each, or None.
-
-    RFC 4180 as Salesforce writes it: a quote opens a field (after a comma, a line end or the
-    start) and closes it (before a comma, a line end or the end); a doubled quote inside is one
-    quote, so a byte is inside a quoted field when the quotes before it are odd in number.
-    Blank lines are not records (pandas' reader skips them). Vectorised with numpy over the
-    positions of the four bytes that matter, a block of `block_size` bytes at a time (the state
-    is carried across blocks), so it costs a few passes over the page and a few MB, not a loop
-    per field.
-    """
-    import numpy as np
-
-    data = np.frombuffer(content, dtype=np.uint8)
-    size = len(data)
-
-    def followed_by(positions, allowed) -> bool:  # the byte after each position is allowed (or none is)
-        following = data[positions[positions + 1 < size] + 1]
-        return bool(np.logical_or.reduce([following == byte for byte in allowed]).all())
-
-    quotes_odd = 0  # the quotes before the block, mod 2
-    carried_commas = 0  # separators of the record the previous block ended in
-    carried_bytes = 0  # bytes of that record so far (to tell a blank line)
-    for start in range(0, size, block_size):
-        block = data[start : start + block_size]
-        positions = np.flatnonzero((block == _QUOTE) | (block == _COMMA) | (block == _LF) | (block == _CR))
-        kinds = block[positions]
-        positions += start
-        is_quote = kinds == _QUOTE
-        inside = (np.cumsum(is_quote, dtype=np.uint8) + quotes_odd) & 1  # after each of those bytes
-        if len(inside):
-            quotes_odd = int(inside[-1])
-        if not followed_by(positions[is_quote & (inside == 0)], (_QUOTE, _COMMA, _LF, _CR)):
-            return "text follows a closing quote"
-        opening = positions[is_quote & (inside == 1)]
-        preceding = data[opening[opening > 0] - 1]
-        if not ((preceding == _QUOTE) | (preceding == _COMMA) | (preceding == _LF)).all():
-            return "a quote inside a field that does not start with one"
-        outside = inside == 0
-        if not followed_by(positions[(kinds == _CR) & outside], (_LF,)):  # pandas would end a record there
-            return "a carriage return outside quotes that does not end a line"
-        ends = positions[(kinds == _LF) & outside]
-        separators = positions[(kinds == _COMMA) & outside]
-        if len(ends):
-            commas = np.diff(np.searchsorted(separators, ends), prepend=0)
-            commas[0] += carried_commas
-            lengths = np.diff(ends, prepend=start - 1) - 1
-            lengths[0] += carried_bytes
-            blank = (lengths == 0) | ((lengths == 1) & (data[np.maximum(ends - 1, 0)] == _CR))
-            wrong = np.flatnonzero((commas != width - 1) & ~blank)
-            if len(wrong):
-                return f"a row has {int(commas[wrong[0]]) + 1} fields, the header has {width}"
-            carried_commas = len(separators) - int(np.searchsorted(separators, ends[-1]))
-            carried_bytes = start + len(block) - int(ends[-1]) - 1
-        else:
-            carried_commas += len(separators)
-            carried_bytes += len(block)
-    if quotes_odd:
-        return "it ends inside a quoted field"
-    last_is_blank = carried_bytes == 0 or (carried_bytes == 1 and data[-1] == _CR)
-    if not last_is_blank and carried_commas != width - 1:
-        return f"a row has {carried_commas + 1} fields, the header has {width}"
-    return None

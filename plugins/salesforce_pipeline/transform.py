@@ -16,6 +16,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.column_chunk import ColumnChunk
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -334,18 +336,6 @@ def _convert_booleans(values: Sequence[Any], api_name: str):
 
 def _raw_json(record: Mapping[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
-
-
-@dataclass
-class ColumnChunk:
-    """Records of one object as columns: API name (dotted for a relationship field) to values,
-    None for null, every column `count` long. What extraction hands to `transform_columns`."""
-
-    count: int
-    columns: dict[str, Sequence[Any]]
-
-    def __len__(self) -> int:
-        return self.count
 
 
 def columns_of_records(records: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> ColumnChunk:
