@@ -6,6 +6,7 @@ STDIN` reads, in the connection's encoding, one block of rows at a time.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,41 +17,41 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _ENCODE_BLOCK_ROWS = 2000
+_NULL = "\\N"
+_BOOLEAN_TEXTS = {True: "t", False: "f", None: _NULL}
+# Columns are escaped as one string, their values joined by a character no value holds: four
+# C-level replaces instead of a Python call per value. Text reaching the loader holds no NUL
+# (Postgres text cannot), and a column that somehow does is found by the split and takes the
+# per-value path.
+_SEPARATOR = "\x00"
 
 
-def _escape_copy_text(value: str) -> str:
-    # COPY's text format: backslash escapes for the four characters that delimit it.
-    if "\\" in value:
-        value = value.replace("\\", "\\\\")
-    if "\t" in value:
-        value = value.replace("\t", "\\t")
-    if "\n" in value:
-        value = value.replace("\n", "\\n")
-    if "\r" in value:
-        value = value.replace("\r", "\\r")
-    return value
+def _escape(text: str) -> str:
+    """COPY's text format: backslash escapes for the four characters that delimit it (the same
+    object back when there is nothing to escape)."""
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\t" in text:
+        text = text.replace("\t", "\\t")
+    if "\n" in text:
+        text = text.replace("\n", "\\n")
+    if "\r" in text:
+        text = text.replace("\r", "\\r")
+    return text
 
 
 def _copy_value(value: Any) -> str:
     if value is None:
-        return "\\N"
+        return _NULL
     if isinstance(value, str):
-        return _escape_copy_text(value)
+        return _escape(value)
     if isinstance(value, bool):
-        return "t" if value else "f"
+        return _BOOLEAN_TEXTS[value]
     if value != value:  # NaN / NaT (NaT is a datetime too, so this comes first)
-        return "\\N"
+        return _NULL
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
-
-
-# COPY text format delimits with tab and newline and escapes with backslash; \N is null.
-_COPY_SPECIALS = ("\\", "\t", "\n", "\r")
-# Joins a column's text into one string so the escaping runs as four C-level replaces instead of
-# a Python call per value. Text reaching the loader holds no NUL (Postgres text cannot), and a
-# column that somehow does is detected by the split and takes the per-value path.
-_SEPARATOR = "\x00"
 
 
 def _escape_texts(values: np.ndarray) -> list[str] | None:
@@ -66,19 +67,19 @@ def _escape_texts(values: np.ndarray) -> list[str] | None:
         values[nulls] = ""
     filled = values.tolist()
     joined = _SEPARATOR.join(filled)
-    if any(special in joined for special in _COPY_SPECIALS):
-        joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        parts = joined.split(_SEPARATOR)
-        if len(parts) != len(filled):
-            return None
-    else:
+    escaped = _escape(joined)
+    if escaped is joined:  # nothing to escape: the values as they are, unless one held the separator
         if _SEPARATOR in joined and joined.count(_SEPARATOR) != len(filled) - 1:
             return None
         parts = filled
+    else:
+        parts = escaped.split(_SEPARATOR)
+        if len(parts) != len(filled):
+            return None
     if not has_nulls:
         return parts
     texts = np.fromiter(parts, dtype=object, count=len(parts))
-    texts[nulls] = "\\N"
+    texts[nulls] = _NULL
     return texts.tolist()
 
 
@@ -96,7 +97,7 @@ def _datetime_texts(column: pd.Series) -> list[str]:
     stamps = column.to_numpy(dtype="datetime64[us]")
     texts = np.datetime_as_string(stamps, unit="us", timezone="UTC" if aware else "naive")  # UTC: a Z suffix
     texts = texts.astype(object)
-    texts[np.isnat(stamps)] = "\\N"
+    texts[np.isnat(stamps)] = _NULL
     return texts.tolist()
 
 
@@ -116,9 +117,10 @@ def _column_texts(column: pd.Series) -> list[str]:
             return escaped
     values = array.tolist()
     if kind == "boolean":
-        return ["\\N" if value is None else ("t" if value else "f") for value in values]
-    if kind == "integer":
-        return ["\\N" if value is None else str(value) for value in values]
+        with contextlib.suppress(KeyError):  # a NaN among them: the per-value path below
+            return list(map(_BOOLEAN_TEXTS.__getitem__, values))
+    if kind == "integer":  # `_copy_value`'s rule for them, without a call per value
+        return [_NULL if value is None else str(value) for value in values]
     return [_copy_value(value) for value in values]
 
 

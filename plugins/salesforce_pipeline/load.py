@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.conversions import valid_ids
 from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.sql_files import sql_template
-from salesforce_pipeline.transform import Reject, is_valid_id
+from salesforce_pipeline.transform import Reject
 from salesforce_pipeline.warehouse import Waits, lock_object
 
 if TYPE_CHECKING:
@@ -235,7 +236,8 @@ class ObjectLoad:
         if not rejects:
             return
         # Only well-formed Ids of this object can name a row of the table.
-        ids = [(r.record_id,) for r in rejects if is_valid_id(r.record_id, self.spec.key_prefix)]
+        names_a_row = valid_ids([r.record_id for r in rejects], self.spec.key_prefix)
+        ids = [(r.record_id,) for r, valid in zip(rejects, names_a_row, strict=True) if valid]
         with self.conn.cursor() as cur:
             execute_values(
                 cur,

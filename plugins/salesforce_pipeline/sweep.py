@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline import audit, budget, extract, load, tenancy, warehouse
+from salesforce_pipeline.conversions import valid_ids
 from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.sql_files import sql_template
-from salesforce_pipeline.transform import is_valid_id, transform_columns
+from salesforce_pipeline.transform import transform_columns
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -307,7 +308,7 @@ def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
         while batch := [row[0] for row in ids.fetchmany(REREAD_BATCH)]:
             # The Ids came from Salesforce through the listing's transform, but they are pasted
             # into SOQL: anything that is not a well-formed Id never gets there.
-            valid = [record_id for record_id in batch if is_valid_id(record_id)]
+            valid = [record_id for record_id, ok in zip(batch, valid_ids(batch), strict=True) if ok]
             if len(valid) < len(batch):
                 log.warning(
                     "%s: %d listed Ids are not Salesforce Ids and are not re-read (e.g. %r)",

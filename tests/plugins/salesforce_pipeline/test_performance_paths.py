@@ -25,8 +25,9 @@ from salesforce_pipeline import budget, load, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 from salesforce_pipeline.objects import ACCOUNT, CONTACT
 from salesforce_pipeline.settings import PipelineSettings
-from salesforce_pipeline.transform import id_checksum, snake_case, transform_records
+from salesforce_pipeline.transform import snake_case
 from salesforce_pipeline.warehouse import apply_schema
+from tests.plugins.salesforce_pipeline.records import make_id, transform, write_frames
 from tests.support.pipeline import salesforce_connection_json
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
@@ -106,18 +107,17 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
     # REST sends 59926000.0 (a JSON number), Bulk "59926000"; both must be the same numeric text.
     fields = ["Id", "AnnualRevenue", "SystemModstamp", "IsDeleted"]
     kinds = {"Id": "id", "AnnualRevenue": "numeric", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
-    id15 = "001000000000001"
-    base = {"Id": id15 + id_checksum(id15), "SystemModstamp": "2026-11-01T00:00:00.000+0000"}
+    base = {"Id": make_id("001", 1), "SystemModstamp": "2026-11-01T00:00:00.000+0000"}
     for rest_value, bulk_value, text in [
         (59926000.0, "59926000", "59926000"),
         (1234.5, "1234.50", "1234.5"),
         (0.1, "0.10", "0.1"),
         (123456789012.34, "123456789012.34", "123456789012.34"),
     ]:
-        rest = transform_records(
+        rest = transform(
             [{**base, "AnnualRevenue": rest_value, "IsDeleted": False}], fields, kinds, key_prefix="001"
         )
-        bulk = transform_records(
+        bulk = transform(
             [{**base, "AnnualRevenue": bulk_value, "IsDeleted": "false"}], fields, kinds, key_prefix="001"
         )
         assert rest.frame.iloc[0]["annual_revenue"] == bulk.frame.iloc[0]["annual_revenue"] == text
@@ -194,12 +194,11 @@ class SyntheticHook:
 
     @staticmethod
     def _record(serial: int, fields, types) -> dict[str, Any]:
-        id15 = f"003{serial:012d}"
         record: dict[str, Any] = {"attributes": {"type": "Contact"}}
         for name in fields:
             kind = types[name]
             if name == "Id":
-                record[name] = id15 + id_checksum(id15)
+                record[name] = make_id("003", serial)
             elif kind in ("id", "reference"):
                 record[name] = None
             elif kind == "datetime":
@@ -258,10 +257,9 @@ class CountingCursor(psycopg2.extensions.cursor):
 def account_records(count: int, stamp: datetime) -> list[dict[str, Any]]:
     records = []
     for serial in range(count):
-        id15 = f"001{serial:012d}"
         records.append(
             {
-                "Id": id15 + id_checksum(id15),
+                "Id": make_id("001", serial),
                 "Name": f"Account {serial}\twith\\tab",
                 "SystemModstamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
                 "IsDeleted": False,
@@ -276,7 +274,7 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
     records = account_records(rows, NOW)
     per_chunk = -(-rows // chunks)
     frames = [
-        transform_records(records[start : start + per_chunk], fields, kinds, key_prefix="001").frame
+        transform(records[start : start + per_chunk], fields, kinds, key_prefix="001").frame
         for start in range(0, rows, per_chunk)
     ]
     connection = psycopg2.connect(url, cursor_factory=CountingCursor)
@@ -290,9 +288,9 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
             seed = load.ObjectLoad(connection, ACCOUNT, ["id", "system_modstamp", "is_deleted"],
                                    dag_run_id="seed", extracted_at=NOW, schema="salesforce")  # fmt: skip
             seed.begin()
-            seed.load_chunk(transform_records(
-                [{"Id": "001" + "9" * 12 + id_checksum("001" + "9" * 12),
-                  "SystemModstamp": "2026-01-01T00:00:00.000+0000", "IsDeleted": False}],
+            write_frames(seed, transform(
+                [{"Id": make_id("001", 999_999_999_999), "SystemModstamp": "2026-01-01T00:00:00.000+0000",
+                  "IsDeleted": False}],
                 ["Id", "SystemModstamp", "IsDeleted"], kinds, key_prefix="001").frame)  # fmt: skip
             seed.commit()
             bystanders = 1
@@ -306,7 +304,7 @@ def statements_for(url: str, rows: int, chunks: int, *, loaded_before: bool) -> 
             schema="salesforce",
         )
         loader.begin()
-        upserted = sum(loader.load_chunk(frame).upserted for frame in frames)
+        upserted = write_frames(loader, *frames)
         loader.commit()
         counts = Counter(CountingCursor.counts)  # a copy: the checks below use the cursor too
         with connection.cursor() as cur:

@@ -1,4 +1,7 @@
-"""Unit tests of the pure transform functions (no Airflow, no network, no database)."""
+"""Unit tests of the pure transform functions (no Airflow, no network, no database).
+
+Records go in as `transform_columns` takes them from extraction: as a column chunk.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from salesforce_pipeline.transform import (
-    id_checksum,
-    is_valid_id,
-    kind_for,
-    snake_case,
-    transform_records,
-)
-
-ACCOUNT_ID = "001000000000001AAA"
-
-
-def make_id(prefix: str, serial: int) -> str:
-    id15 = f"{prefix}{serial:012d}"
-    return id15 + id_checksum(id15)
+from salesforce_emulator.ids import checksum_suffix
+from salesforce_pipeline.column_chunk import ColumnChunk
+from salesforce_pipeline.conversions import valid_ids
+from salesforce_pipeline.transform import kind_for, snake_case, transform_columns
+from tests.plugins.salesforce_pipeline.records import make_id, transform
 
 
 @pytest.mark.parametrize(
@@ -42,21 +36,21 @@ def test_snake_case(api_name, column):
     assert snake_case(api_name) == column
 
 
-def test_id_checksum_follows_the_documented_algorithm():
-    # Each 5-character chunk sets bit i for an upper-case letter at position i.
-    assert id_checksum("001000000000001") == "AAA"
-    assert id_checksum("001A00000000001") == "IAA"  # 'A' at position 3 of chunk 1 -> bit 3 -> 8 -> I
-    assert id_checksum("ABCDEABCDEABCDE") == "555"  # all five upper -> 31 -> '5'
-
-
-def test_is_valid_id_checks_length_checksum_and_prefix():
-    good = "001Ab00000ZzZzX" + id_checksum("001Ab00000ZzZzX")
-    assert is_valid_id(good, "001")
-    assert is_valid_id(good[:15].lower() + good[15:], None) is False  # case changes the checksum
-    assert not is_valid_id(good, "003")
-    assert not is_valid_id(good[:15], "001")
-    assert not is_valid_id("001' OR 1=1 --xxxx", "001")
-    assert not is_valid_id(None)
+def test_valid_ids_check_length_alphabet_checksum_and_prefix():
+    good = "001Ab00000ZzZzX" + checksum_suffix("001Ab00000ZzZzX")
+    values = [
+        good,
+        good[:15] + good[15:].lower(),  # the suffix is case-insensitive
+        good[:15].lower() + good[15:],  # case changes the checksum
+        good[:15],
+        good + "\x00",
+        "001' OR 1=1 --xxxx",
+        None,
+        1234,
+    ]
+    assert valid_ids(values, "001").tolist() == [True, True, False, False, False, False, False, False]
+    assert valid_ids([good], "003").tolist() == [False]
+    assert valid_ids([]).tolist() == []
 
 
 FIELDS = [
@@ -104,7 +98,7 @@ def record(serial: int, **overrides):
 
 def test_values_are_typed_and_text_kept_exactly():
     hostile = 'Zoë "Quote", tab\there\nnew line \\ backslash 山田 🚀'
-    result = transform_records([record(1, Name=hostile)], FIELDS, KINDS, key_prefix="001")
+    result = transform([record(1, Name=hostile)], FIELDS, KINDS, key_prefix="001")
     assert result.rejects == []
     row = result.frame.iloc[0]
     assert list(result.frame.columns) == [snake_case(f) for f in FIELDS]
@@ -119,7 +113,7 @@ def test_values_are_typed_and_text_kept_exactly():
 
 
 def test_nul_characters_are_removed_and_nothing_else():
-    result = transform_records([record(1, Name="a\x00b\x00")], FIELDS, KINDS, key_prefix="001")
+    result = transform([record(1, Name="a\x00b\x00")], FIELDS, KINDS, key_prefix="001")
     assert result.frame.iloc[0]["name"] == "ab"
 
 
@@ -130,15 +124,15 @@ def test_bulk_csv_strings_give_the_same_row_as_rest_json():
     }
     bulk["CreatedDate"] = "2026-11-01T10:00:00.000Z"
     bulk["SystemModstamp"] = "2026-11-02T10:00:00.000Z"
-    from_rest = transform_records([rest], FIELDS, KINDS, key_prefix="001").frame
-    from_bulk = transform_records([bulk], FIELDS, KINDS, key_prefix="001").frame
+    from_rest = transform([rest], FIELDS, KINDS, key_prefix="001").frame
+    from_bulk = transform([bulk], FIELDS, KINDS, key_prefix="001").frame
     assert from_rest.to_dict("records") == from_bulk.to_dict("records")
 
 
 def test_duplicate_ids_keep_the_latest_system_modstamp():
     older = record(1, Name="old", SystemModstamp="2026-11-02T10:00:00.000+0000")
     newer = record(1, Name="new", SystemModstamp="2026-11-03T10:00:00.000+0000")
-    result = transform_records([newer, older], FIELDS, KINDS, key_prefix="001")
+    result = transform([newer, older], FIELDS, KINDS, key_prefix="001")
     assert len(result.frame) == 1
     assert result.frame.iloc[0]["name"] == "new"
     assert result.duplicates_dropped == 1
@@ -161,7 +155,7 @@ def test_duplicate_ids_keep_the_latest_system_modstamp():
 )
 def test_unloadable_records_are_rejected_with_reason_and_raw_json(override, reason):
     bad = record(2, **override)
-    result = transform_records([record(1), bad], FIELDS, KINDS, key_prefix="001")
+    result = transform([record(1), bad], FIELDS, KINDS, key_prefix="001")
     assert len(result.frame) == 1
     assert len(result.rejects) == 1
     reject = result.rejects[0]
@@ -181,23 +175,28 @@ def test_describe_types_map_to_column_kinds():
 
 
 def test_an_empty_chunk_gives_an_empty_frame():
-    result = transform_records([], FIELDS, KINDS, key_prefix="001")
+    result = transform([], FIELDS, KINDS, key_prefix="001")
     assert result.frame.empty
     assert result.rejects == []
 
 
 # ------------------------------------------------------------------ the vectorised paths
-def test_vectorised_id_check_agrees_with_is_valid_id():
+def reference_is_id(value, prefix) -> bool:
+    """The Id rule one value at a time, as Salesforce documents it."""
+    if not isinstance(value, str) or len(value) != 18 or not value.isascii() or not value.isalnum():
+        return False
+    return value[15:].upper() == checksum_suffix(value[:15]) and value.startswith(prefix or "")
+
+
+def test_valid_ids_agree_with_the_rule_value_by_value():
     import random
     import string
-
-    from salesforce_pipeline.transform import _convert_ids
 
     rng = random.Random(7)
     values = []
     for _ in range(3000):
         id15 = "001" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(12))
-        value = id15 + id_checksum(id15)
+        value = id15 + checksum_suffix(id15)
         mutation = rng.randrange(12)
         if mutation == 0:
             value = value[:15] + value[15:].lower()  # suffix is case-insensitive: still valid
@@ -219,17 +218,23 @@ def test_vectorised_id_check_agrees_with_is_valid_id():
             value = value[:5] + "-" + value[6:]
         values.append(value)
     for prefix in ("001", None):
-        converted, problems = _convert_ids(values, "Id", prefix)
-        expected = {i for i, v in enumerate(values) if v is not None and not is_valid_id(v, prefix)}
-        assert set(problems) == expected
-        assert all(converted[i] is None for i in expected)
-        assert all(converted[i] == values[i] for i in range(len(values)) if i not in expected)
+        assert valid_ids(values, prefix).tolist() == [reference_is_id(v, prefix) for v in values]
+
+
+def test_a_column_of_ids_rejects_the_invalid_ones_and_keeps_nulls():
+    chunk = ColumnChunk(
+        3, {"Id": [make_id("001", 1), "bad", make_id("001", 2)], "AccountId": [None, None, 7]}
+    )
+    result = transform_columns(chunk, ["Id", "AccountId"], {"Id": "id", "AccountId": "id"}, key_prefix="001")
+    assert result.frame["id"].tolist() == [make_id("001", 1)]
+    assert [r.reason for r in result.rejects] == [
+        "Id: 'bad' is not a valid Salesforce Id",
+        "AccountId: 7 is not a valid Salesforce Id",
+    ]
 
 
 def test_non_string_values_in_text_columns_take_the_per_value_path():
-    result = transform_records(
-        [record(1, Name=12345), record(2, Name={"a": 1})], FIELDS, KINDS, key_prefix="001"
-    )
+    result = transform([record(1, Name=12345), record(2, Name={"a": 1})], FIELDS, KINDS, key_prefix="001")
     assert result.frame["name"].tolist() == ["12345"]
     assert "structured value" in result.rejects[0].reason
 
@@ -237,7 +242,7 @@ def test_non_string_values_in_text_columns_take_the_per_value_path():
 def test_a_record_without_some_field_reads_it_as_null():
     sparse = record(1)
     del sparse["Email"], sparse["Birthdate"]
-    result = transform_records([record(2), sparse], FIELDS, KINDS, key_prefix="001")
+    result = transform([record(2), sparse], FIELDS, KINDS, key_prefix="001")
     assert result.rejects == []
     assert result.frame["email"].tolist() == ["mixed.case@example.com", None]
     assert result.frame["birthdate"].tolist() == ["1990-02-03", None]
@@ -251,27 +256,28 @@ def test_rows_keep_arrival_order_and_duplicates_keep_the_latest():
         record(1, Name="new", SystemModstamp="2026-11-04T10:00:00.000+0000"),
         record(1, Name="same stamp, arrived last", SystemModstamp="2026-11-04T10:00:00.000+0000"),
     ]
-    result = transform_records(records, FIELDS, KINDS, key_prefix="001")
+    result = transform(records, FIELDS, KINDS, key_prefix="001")
     assert result.frame["id"].tolist() == [make_id("001", 3), make_id("001", 2), make_id("001", 1)]
     assert result.frame["name"].tolist()[-1] == "same stamp, arrived last"
     assert result.duplicates_dropped == 2
 
 
 def test_datetime_columns_are_utc_timestamps_with_nat_for_null():
-    result = transform_records([record(1, CreatedDate=None), record(2)], FIELDS, KINDS, key_prefix="001")
+    result = transform([record(1, CreatedDate=None), record(2)], FIELDS, KINDS, key_prefix="001")
     assert str(result.frame["created_date"].dtype) == "datetime64[us, UTC]"
     assert result.frame["created_date"].isna().tolist() == [True, False]
     assert str(result.frame["system_modstamp"].dtype) == "datetime64[us, UTC]"
 
 
 def test_emails_lose_nul_and_padding_and_text_keeps_padding():
-    result = transform_records(
+    result = transform(
         [record(1, Email=" A\x00B@X.EXAMPLE ", Name="  padded  ")], FIELDS, KINDS, key_prefix="001"
     )
     assert result.frame.iloc[0]["email"] == "ab@x.example"
     assert result.frame.iloc[0]["name"] == "  padded  "
 
 
-def test_records_may_be_any_iterable():
-    result = transform_records((record(n) for n in range(3)), FIELDS, KINDS, key_prefix="001")
-    assert len(result.frame) == 3
+def test_a_field_missing_from_the_chunk_is_null():
+    chunk = ColumnChunk(1, {name: [value] for name, value in record(1).items() if name != "Birthdate"})
+    result = transform_columns(chunk, FIELDS, KINDS, key_prefix="001")
+    assert result.frame["birthdate"].tolist() == [None]
