@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from salesforce_pipeline.errors import SalesforceConfigError, SalesforceTransientError
+from salesforce_pipeline.errors import SalesforceConfigError, SalesforceQueryError, SalesforceTransientError
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 from tests.plugins.salesforce_pipeline.hooks.test_salesforce import (  # noqa: F401 - fixtures, found by name
     logs_without_secrets,
@@ -137,3 +137,20 @@ def test_a_bad_proxies_extra_is_refused_before_any_call(make_hook, sf_emulator, 
     with pytest.raises(SalesforceConfigError, match=r"Proxies \(proxies\)"):
         hook.get_conn()
     assert sf_emulator.org.counters == {}
+
+
+# ------------------------------------------------------------------ secrets Salesforce echoes
+def test_a_secret_salesforce_echoes_is_scrubbed_from_the_error(make_hook, sf_emulator) -> None:
+    hook = make_hook()
+    hook.get_conn()
+    secret = sf_emulator.credentials.consumer_secret
+    token = sf_emulator.org.sessions[-1].token
+    message = f"unexpected token: {secret} near {token}"
+    sf_emulator.org.inject(
+        "http_error", endpoint="query", status=400, error_code="MALFORMED_QUERY", message=message
+    )
+    with pytest.raises(SalesforceQueryError) as excinfo:
+        hook.count(COUNT)
+    assert secret not in str(excinfo.value)
+    assert token not in str(excinfo.value)
+    assert "unexpected token: *** near ***" in str(excinfo.value)

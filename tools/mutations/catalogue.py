@@ -1,32 +1,18 @@
-"""Remove each safety mechanism once and show that a test fails without it.
+"""The protections `make mutations` removes, each with the tests that must fail without it.
 
-    make prove                      # every mutation
-    make prove PROVE_ARGS="-k lock" # the ones whose name contains "lock"
-
-Each mutation edits one file in a throwaway copy of the repository (never this checkout), runs
-the tests that guard the mechanism there, and expects them to FAIL. A mutation whose tests still
-pass is a protection no test proves: the command exits non-zero and says which.
+Each entry replaces `old` (which must occur exactly once in `path`) by `new`: the smallest edit
+that takes the protection away. When code moves, update `old` here in the same commit.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-HANG_SECONDS = 180
-COPIED = ("dags", "plugins", "include", "tests", "salesforce_emulator", "pyproject.toml", "tools")
 
 
 @dataclass(frozen=True)
 class Mutation:
+    """One protection taken away: an edit of one file and the tests that must then fail."""
+
     name: str
     path: str
     old: str
@@ -36,9 +22,90 @@ class Mutation:
 
 
 SAFETY = "tests/reliability/test_data_safety.py::"
+HOOK = "tests/plugins/salesforce_pipeline/hooks/test_salesforce.py::"
+TRANSPORT = "tests/plugins/salesforce_pipeline/hooks/test_transport.py::"
+FAULTS = "tests/reliability/test_fault_matrix.py::"
 LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
 MUTATIONS = (
+    # ---- the hook: TLS, retries, refresh, masking (hooks/transport.py, hooks/salesforce.py)
+    Mutation(
+        "TLS certificates verified",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        '            kwargs["timeout"] = settings.timeout\n',
+        '            kwargs["timeout"] = settings.timeout\n        kwargs["verify"] = False\n',
+        (HOOK + "test_tls_is_verified_and_env_ca_bundle_is_not_enough",),
+    ),
+    Mutation(
+        "TLS kept on when a caller asks for verify=False",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        '        elif kwargs.get("verify") is False:',
+        "        elif False:",
+        (TRANSPORT + "test_a_callers_verify_false_is_still_verified",),
+    ),
+    Mutation(
+        "the hook's own retries (not Airflow's task retries)",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        "stop=stop_any(stop_after_attempt(backoff.max_retries + 1), _AskedToWaitTooLong()),",
+        "stop=stop_after_attempt(1),",
+        (FAULTS + "test_transient_salesforce_faults_during_a_full_load",),
+    ),
+    Mutation(
+        "Retry-After waited",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        "            return max(backoff.delay(state.attempt_number - 1), asked)",
+        "            return backoff.delay(state.attempt_number - 1)",
+        (TRANSPORT + "test_retry_after_seconds_is_waited_at_least",),
+    ),
+    Mutation(
+        "session refresh (REST)",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        "            if response.status_code != 401:",
+        "            if True:",
+        (HOOK + "test_session_expiry_mid_rest_pagination",),
+    ),
+    Mutation(
+        "session refresh (Bulk 2.0)",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        "            if response.status_code != 401:",
+        "            if True:",
+        (FAULTS + "test_session_expired_mid_bulk_job",),
+    ),
+    Mutation(
+        "session refresh of simple-salesforce's own calls",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        '        if not _is_api_call(kwargs.get("headers")):',
+        "        if True:",
+        (TRANSPORT + "test_inherited_make_query_logs_in_again_when_the_session_expired",),
+    ),
+    Mutation(
+        "the connection's proxies used",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        '        if settings.proxies and not kwargs.get("proxies"):',
+        "        if False:",
+        (TRANSPORT + "test_every_request_goes_through_the_connections_proxy",),
+    ),
+    Mutation(
+        "session ids registered with the secret masker",
+        "plugins/salesforce_pipeline/hooks/salesforce.py",
+        "        _mask_secret(result.session_id)\n",
+        "",
+        (HOOK + "test_session_ids_are_registered_with_the_masker",),
+    ),
+    Mutation(
+        "secrets Salesforce echoes are scrubbed from messages",
+        "plugins/salesforce_pipeline/hooks/transport.py",
+        '                text = text.replace(secret, "***")',
+        "                pass",
+        (TRANSPORT + "test_a_secret_salesforce_echoes_is_scrubbed_from_the_error",),
+    ),
+    Mutation(
+        "the writer's abort skips the queued jobs",
+        "plugins/salesforce_pipeline/writer.py",
+        "            if self._error is not None:\n                continue",
+        "            if False:\n                continue",
+        ("tests/plugins/salesforce_pipeline/test_writer.py",),
+    ),
     Mutation(
         "full refresh keeps rejected records live",
         "include/sql/mark_missing_deleted.sql",
@@ -97,7 +164,7 @@ MUTATIONS = (
     ),
     Mutation(
         "released query cursor is transient",
-        "plugins/salesforce_pipeline/hooks/salesforce.py",
+        "plugins/salesforce_pipeline/hooks/transport.py",
         'if status == 400 and code == "INVALID_QUERY_LOCATOR":',
         "if False:",
         (LIMITS + "test_a_released_query_cursor_is_retried_and_the_run_completes",),
@@ -192,7 +259,7 @@ MUTATIONS = (
     Mutation(
         "Connect page forms must come from the same origin",
         "plugins/salesforce_pipeline/connect/guards.py",
-        "    return bool(host) and parts.netloc.lower() == host.lower()",
+        "    return urlsplit(source).netloc.lower() == host.lower()",
         "    return True",
         (CONNECT + "test_a_form_without_its_token_or_from_another_site_is_refused_and_saves_nothing",),
     ),
@@ -240,76 +307,3 @@ MUTATIONS = (
         ),
     ),
 )
-
-
-def copy_repository(target: Path) -> None:
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(
-                source, target / name, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
-            )
-        else:
-            shutil.copy2(source, target / name)
-
-
-def run(mutation: Mutation, env: dict[str, str]) -> tuple[bool, float, str]:
-    """(the tests failed, seconds, last lines) for one mutation, in a fresh copy."""
-    with tempfile.TemporaryDirectory(prefix="sfpipe-prove-") as scratch:
-        copy = Path(scratch)
-        copy_repository(copy)
-        path = copy / mutation.path
-        text = path.read_text()
-        for old, new in ((mutation.old, mutation.new), *mutation.more):
-            if text.count(old) != 1:
-                raise SystemExit(
-                    f"{mutation.name}: the code to remove is not in {mutation.path} exactly once"
-                )
-            text = text.replace(old, new)
-        path.write_text(text)
-        started = time.monotonic()
-        # A protection against waiting forever, once removed, makes its test wait forever (and
-        # Airflow's own execution_timeout alarm displaces pytest-timeout's): a run still going
-        # after HANG_SECONDS has not passed, which is what this command asks.
-        try:
-            result = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutation.tests],
-                cwd=copy,
-                env={**env, "PYTHONPATH": os.pathsep.join([str(copy / "plugins"), str(copy)])},
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=HANG_SECONDS,
-            )
-        except subprocess.TimeoutExpired:
-            return True, time.monotonic() - started, f"still waiting after {HANG_SECONDS} s: stopped"
-        tail = [line for line in result.stdout.splitlines() if line.strip()][-1:] or ["(no output)"]
-        return result.returncode != 0, time.monotonic() - started, tail[0]
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("-k", default="", help="only mutations whose name contains this")
-    args = parser.parse_args(argv)
-    env = dict(os.environ)
-    unproven = []
-    print(f"{'protection removed':<52} {'tests':>6} {'seconds':>8}  last line")
-    for mutation in MUTATIONS:
-        if args.k not in mutation.name:
-            continue
-        failed, seconds, tail = run(mutation, env)
-        verdict = "FAIL" if failed else "pass"
-        print(f"{mutation.name:<52} {verdict:>6} {seconds:>8.0f}  {tail[:90]}", flush=True)
-        if not failed:
-            unproven.append(mutation.name)
-    if unproven:
-        print(f"\nNo test fails without: {unproven}")
-        return 1
-    print("\nEvery protection listed has a test that fails without it.")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
