@@ -60,16 +60,16 @@ prove: $(STAMP) db
 
 demo: $(STAMP) db
 	@echo "==> running the demo: emulator + local Postgres + Airflow"
-	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/demo.py
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m tools.local_airflow.demo
 
 # EXECUTOR=celery WORKERS=2: the CeleryExecutor with a private Redis and N workers.
 EXECUTOR ?= local
 WORKERS ?= 2
 airflow: $(STAMP) db
-	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/local_airflow.py start --executor $(EXECUTOR) --workers $(WORKERS)
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m tools.local_airflow start --executor $(EXECUTOR) --workers $(WORKERS)
 
 airflow-status: $(STAMP)
-	@$(PY) tools/local_airflow.py status
+	@$(PY) -m tools.local_airflow status
 
 # Debian's chromium and the pinned playwright, for the browser test (make test runs it when present).
 browser: $(STAMP)
@@ -89,7 +89,7 @@ bench-emulator: $(STAMP)
 
 down:
 	@echo "==> stopping local services"
-	@if [ -x $(PY) ] && [ -f tools/local_airflow.py ]; then $(PY) tools/local_airflow.py stop || true; fi
+	@if [ -x $(PY) ]; then $(PY) -m tools.local_airflow stop || true; fi
 	@$(PYTHON) tools/localredis.py stop
 	@$(PYTHON) tools/localpg.py stop
 

@@ -5,7 +5,8 @@ Run: ``make bench-orgs`` (50 orgs of 20 Accounts + 60 Contacts) or
 change the rest. Pure measurement: it prints a table and asserts nothing about time.
 
 One emulator (in this process) hosts N small orgs and one big org holding N times the records of
-a small one. One Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor with
+a small one. One Airflow from the project's launcher (tools/local_airflow, as the deploy tests
+start it: api-server, scheduler, dag-processor, triggerer; LocalExecutor with
 ``--parallelism`` worker slots; metadata in a throwaway database on ``WAREHOUSE_ADMIN_URL``'s
 server) has all N + 1 orgs in its registry, so one DAG file makes every DAG in both phases.
 Phase 1 triggers one run of every small org's DAG through the REST API; phase 2, once they have

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_emulator.server import Emulator
-from tests.deploy.airflow_server import DAG_ID, DeployedPipeline, deployed_pipeline
+from tests.deploy.airflow_server import DAG_ID, DeployedPipeline, deployed_pipeline, wait_for_runs
 
 pytestmark = pytest.mark.airflow_server
 
@@ -64,7 +64,7 @@ def test_rest_backfill_loads_salesforce_and_logs_summaries_without_secrets(deplo
     # (the UI's dialog has an "Unpause on trigger" box that makes this same call).
     airflow.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
 
-    runs = airflow.wait_for_runs(DAG_ID, DAYS, timeout=150)
+    runs = wait_for_runs(airflow, DAG_ID, DAYS, timeout=150)
     elapsed = time.monotonic() - started
 
     assert [(r["data_interval_start"], r["data_interval_end"]) for r in runs] == [

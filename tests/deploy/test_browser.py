@@ -1,6 +1,6 @@
 """The operator's path through the Airflow UI, driven in headless Chromium with Playwright.
 
-Against a real running Airflow (tests/deploy/airflow_server.py) and the emulator: log in, add a
+Against a real running Airflow (tools/local_airflow, through tests/deploy/airflow_server.py) and the emulator: log in, add a
 connection of our type through the form for each authentication type and test it (and one with
 a wrong secret, which must fail clearly), open the DAG's trigger form and see its params, start a
 backfill from the Backfill dialog, wait for its runs, and find the SUMMARY line in a task's log
@@ -24,14 +24,9 @@ import pytest
 
 from salesforce_emulator.server import Emulator
 from salesforce_pipeline.provider_info import HOOK_NAME, get_provider_info
-from tests.deploy.airflow_server import (
-    ADMIN_PASSWORD,
-    ADMIN_USER,
-    DAG_ID,
-    REPO_ROOT,
-    DeployedPipeline,
-    deployed_pipeline,
-)
+from tests.deploy.airflow_server import DAG_ID, DeployedPipeline, deployed_pipeline, wait_for_runs
+from tools.local_airflow.layout import ROOT as REPO_ROOT
+from tools.local_airflow.settings import ADMIN_PASSWORD, ADMIN_USER
 
 pytestmark = [pytest.mark.browser, pytest.mark.airflow_server]
 
@@ -269,7 +264,7 @@ def test_operator_path_through_the_ui(page, deployed: DeployedPipeline):
     page.get_by_text("Backfill generated").wait_for()
     steps.shot("backfill-started")
 
-    runs = airflow.wait_for_runs(DAG_ID, DAYS, timeout=120)
+    runs = wait_for_runs(airflow, DAG_ID, DAYS, timeout=120)
     assert deployed.mismatches("Account") == []
     assert deployed.mismatches("Contact") == []
 

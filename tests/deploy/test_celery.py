@@ -21,18 +21,13 @@ import psycopg2
 import pytest
 
 from salesforce_emulator.server import Emulator
-from tests.deploy.airflow_server import (
-    REPO_ROOT,
-    AirflowServer,
-    _launch,
-    celery_worker_argv,
-    celery_worker_env,
-    loader_database,
-    running_airflow,
-)
+from tests.deploy.airflow_server import describe_runs, loader_database, running_airflow
 from tests.deploy.test_connect_page import failed_task_logs
 from tests.support import orgs as orgs_support
 from tests.support.pipeline import salesforce_connection_json
+from tools.local_airflow.launch import start_worker
+from tools.local_airflow.layout import ROOT as REPO_ROOT
+from tools.local_airflow.server import AirflowServer
 
 pytestmark = pytest.mark.airflow_server
 
@@ -121,7 +116,7 @@ def wait_for_run(server: AirflowServer, key: str, run_id: str, timeout: float = 
             return run
         time.sleep(1)
     raise AssertionError(
-        f"{dag} {run_id} did not finish within {timeout:.0f}s\n{server.describe_runs(dag, [run])}"
+        f"{dag} {run_id} did not finish within {timeout:.0f}s\n{describe_runs(server, dag, [run])}"
     )
 
 
@@ -166,15 +161,8 @@ def worker_of(server: AirflowServer, key: str, run_id: str, task_id: str, timeou
 
 def processes_of(server: AirflowServer, name: str) -> list[psutil.Process]:
     component = next(c for c in server.components if c.name == name)
-    root = psutil.Process(component.process.pid)
+    root = psutil.Process(component.pid)
     return [root, *root.children(recursive=True)]
-
-
-def restart_worker(server: AirflowServer, name: str) -> None:
-    server.components = [c for c in server.components if c.name != name]
-    server.components.append(
-        _launch(name, celery_worker_argv(name), celery_worker_env(server.env, name), server.home / "logs")
-    )
 
 
 def wait_mid_load(server: AirflowServer, schema: str, timeout: float = 60) -> None:
@@ -246,7 +234,7 @@ def test_a_worker_lost_mid_load_ends_with_the_warehouse_exact(celery, emulator, 
             for proc in victims:
                 with contextlib.suppress(psutil.Error):
                     proc.kill()
-        restart_worker(celery, worker)
+        start_worker(celery, worker)  # a fresh worker of the same name
     assert run["state"] == "success", failed_task_logs(celery, f"salesforce_org_{key}", [run])
     print(f"{how} worker: the run recovered {recovered:.0f}s after the worker was lost")
     # The documented bound (docs/scale-out.md): Airflow's heartbeat timeout, the retry delay, and
@@ -279,7 +267,7 @@ def test_a_redis_restart_during_a_run_ends_with_the_warehouse_exact(celery, emul
         run = wait_for_run(
             celery, key, trigger(celery, key, datetime(2026, 11, 1, tzinfo=UTC), full_refresh=True)
         )
-    assert run["state"] == "success", celery.describe_runs(f"salesforce_org_{key}", [run]) + celery.tails(
+    assert run["state"] == "success", describe_runs(celery, f"salesforce_org_{key}", [run]) + celery.tails(
         ("scheduler", "worker1", "worker2")
     )
     assert org_mismatches(celery, emulator, key) == []

@@ -400,7 +400,7 @@ def test_the_celery_variant_has_the_shape_the_tests_run() -> None:
     runs) agree on the executor, the broker, the result backend, the queues and the health checks."""
     from urllib.parse import urlsplit
 
-    from tests.deploy.airflow_server import celery_environment, celery_worker_argv
+    from tools.local_airflow.settings import celery_environment, celery_worker_argv
 
     tested = celery_environment(
         "redis://:secret@127.0.0.1:6379/0", "postgresql://airflow:pw@localhost/airflow"

@@ -16,9 +16,11 @@ import pytest
 
 from salesforce_emulator import ConnectedApp
 from salesforce_emulator.server import Emulator
-from tests.deploy.airflow_server import REPO_ROOT, AirflowServer, loader_database, running_airflow
+from tests.deploy.airflow_server import loader_database, running_airflow
 from tests.deploy.test_browser import CHROMIUM, CHROMIUM_ARGS, UI_TIMEOUT_MS, playwright_api  # noqa: F401
 from tests.deploy.test_connect_page import connect_environment, failed_task_logs
+from tools.local_airflow.layout import ROOT as REPO_ROOT
+from tools.local_airflow.server import AirflowServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.airflow_server]
 
@@ -250,7 +252,7 @@ def test_a_new_user_connects_both_authentication_types_and_manages_them(walk, ai
         "not-the-secret",
         "wrongToken",
     ]
-    logs = "\n".join(p.read_text(errors="replace") for p in (airflow.home / "logs").rglob("*") if p.is_file())
+    logs = "\n".join(p.read_text(errors="replace") for p in airflow.logs.rglob("*") if p.is_file())
     haystacks = {"pages": "\n".join(walk.seen), "audit log": json.dumps(ours), "logs": logs}
     leaks = [(where, s[:4]) for where, text in haystacks.items() for s in secrets if s in text]
     assert leaks == [], f"secrets found: {leaks}"

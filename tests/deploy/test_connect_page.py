@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from salesforce_emulator.server import Emulator
-from tests.deploy.airflow_server import AirflowServer, loader_database, running_airflow
+from tests.deploy.airflow_server import loader_database, running_airflow
+from tools.local_airflow.server import AirflowServer
 
 pytestmark = pytest.mark.airflow_server
 

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_emulator.server import Emulator
-from tests.deploy.airflow_server import REPO_ROOT, loader_database, running_airflow, venv_bin
+from tests.deploy.airflow_server import loader_database, running_airflow, wait_for_runs
 from tests.support import orgs as orgs_support
 from tests.support.pipeline import salesforce_connection_json
+from tools.local_airflow.layout import ROOT as REPO_ROOT
 
 pytestmark = pytest.mark.airflow_server
 
@@ -64,9 +65,7 @@ def airflow(tmp_path_factory, pg_admin_url, emulator):
 
 def cli(server, *args: str) -> str:
     """`airflow ...` against the running instance, as an operator's shell would run it."""
-    done = subprocess.run(
-        [str(venv_bin() / "airflow"), *args], env=server.env, cwd=REPO_ROOT, capture_output=True, text=True
-    )
+    done = server.cli(*args)
     assert done.returncode == 0, (
         f"airflow {' '.join(args[:2])} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
     )
@@ -81,13 +80,7 @@ def add_connection(server, emulator, key: str, mode: str) -> None:
 
 def register(server, folder, entries: dict[str, dict]) -> None:
     """README steps: get the Variable, add the entries under "orgs", check it, set it."""
-    current = subprocess.run(
-        [str(venv_bin() / "airflow"), "variables", "get", "salesforce_to_postgres"],
-        env=server.env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
+    current = server.cli("variables", "get", "salesforce_to_postgres")
     settings = json.loads(current.stdout) if current.returncode == 0 else {}
     settings.setdefault("orgs", {}).update(
         {key: {"salesforce_conn_id": f"salesforce_{key}", **entry} for key, entry in entries.items()}
@@ -110,7 +103,7 @@ def trigger(server, keys, logical_date: datetime) -> dict[str, dict]:
         path = f"/api/v2/dags/salesforce_org_{key}/dagRuns"
         server.api("POST", path, json={"logical_date": logical_date.isoformat()})
     return {
-        key: server.wait_for_runs(f"salesforce_org_{key}", [logical_date], timeout=240, run_type="manual")[0]
+        key: wait_for_runs(server, f"salesforce_org_{key}", [logical_date], timeout=240, run_type="manual")[0]
         for key in keys
     }
 
@@ -124,7 +117,7 @@ def test_registered_orgs_load_on_their_trigger_and_a_sixth_org_needs_no_restart(
     assert {key: run["state"] for key, run in runs.items()} == dict.fromkeys(ORGS, "success")
     for key in ORGS:
         assert org_mismatches(airflow, emulator, key) == [], key
-    started = {c.name: c.process.pid for c in airflow.components}
+    started = {c.name: c.pid for c in airflow.components}
 
     # The onboarding steps, with Airflow running: a connection and one registry entry.
     add_connection(airflow, emulator, "umbrella", "client_credentials")
@@ -133,7 +126,7 @@ def test_registered_orgs_load_on_their_trigger_and_a_sixth_org_needs_no_restart(
     assert dag["is_paused"] is False, "a new org starts unpaused: adding it is the whole onboarding"
     assert trigger(airflow, ["umbrella"], TODAY)["umbrella"]["state"] == "success"
     assert org_mismatches(airflow, emulator, "umbrella") == []
-    assert {c.name: c.process.pid for c in airflow.components} == started, "no component was restarted"
+    assert {c.name: c.pid for c in airflow.components} == started, "no component was restarted"
 
 
 def test_a_backfill_of_one_org_runs_that_org_only(airflow, emulator):
@@ -149,7 +142,7 @@ def test_a_backfill_of_one_org_runs_that_org_only(airflow, emulator):
             "max_active_runs": 1,
         },
     )
-    runs = airflow.wait_for_runs("salesforce_org_globex", BACKFILL_DAYS, timeout=150)
+    runs = wait_for_runs(airflow, "salesforce_org_globex", BACKFILL_DAYS, timeout=150)
     assert [r["state"] for r in runs] == ["success"] * len(BACKFILL_DAYS)
     assert airflow.dag_runs("salesforce_org_acme") == before["acme"], "acme did not run"
     assert org_mismatches(airflow, emulator, "globex") == []

@@ -1,5 +1,5 @@
-"""The hostname each test Celery worker reports to Airflow (`[core] hostname_callable`): the
-tests run every worker on one machine, where the real hostname would be the same for all."""
+"""The hostname each local Celery worker reports to Airflow (`[core] hostname_callable`): every
+worker of a local Airflow runs on this machine, where the real hostname is the same for all."""
 
 from __future__ import annotations
 
@@ -8,4 +8,5 @@ import socket
 
 
 def hostname() -> str:
-    return f"{os.environ.get('SALESFORCE_TEST_WORKER_NAME', 'worker')}.{socket.getfqdn()}"
+    """`<worker name>.<this machine's name>`, e.g. `worker1.laptop.example`."""
+    return f"{os.environ.get('LOCAL_AIRFLOW_WORKER_NAME', 'worker')}.{socket.getfqdn()}"
