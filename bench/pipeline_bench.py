@@ -269,10 +269,15 @@ def worker_load_stage(cfg: dict[str, Any]) -> dict[str, Any]:
     does, three ways: straight COPY into empty tables (what a first load does), staging COPY +
     guarded upsert into empty tables, and the same over the loaded tables (every row rewritten).
     Each way is timed as the pipeline runs it (chunks serialised in this thread while the writer
-    thread COPYs and upserts the one before) and all in one thread, as to_sql runs.
+    thread COPYs and upserts the one before) and all in one thread, as to_sql runs. The way in is
+    picked here (the pipeline picks it by whether the table is empty), so that both ways can be
+    timed into empty tables.
     """
-    from salesforce_pipeline import extract, load
+    from salesforce_pipeline import extract
+    from salesforce_pipeline.direct_copy import DirectCopy
+    from salesforce_pipeline.guarded_upsert import GuardedUpsert
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+    from salesforce_pipeline.load_target import LoadTarget
     from salesforce_pipeline.objects import OBJECTS as SPECS
     from salesforce_pipeline.transform import transform_columns
     from salesforce_pipeline.writer import BackgroundWriter
@@ -294,10 +299,10 @@ def worker_load_stage(cfg: dict[str, Any]) -> dict[str, Any]:
     rows = sum(len(frame) for _, _, frames in held for frame in frames)
     seconds: dict[str, float] = {}
     for threaded in (True, False):
-        for path, truncate, direct in (
-            ("direct", True, True),
-            ("staged_empty", True, False),
-            ("staged_loaded", False, False),
+        for path, truncate, way_in in (
+            ("direct", True, DirectCopy),
+            ("staged_empty", True, GuardedUpsert.begin),
+            ("staged_loaded", False, GuardedUpsert.begin),
         ):
             label = path if threaded else f"{path}_one_thread"
             if truncate:
@@ -306,24 +311,26 @@ def worker_load_stage(cfg: dict[str, Any]) -> dict[str, Any]:
                 conn.commit()
             started = time.perf_counter()
             for spec, columns, frames in held:
-                loader = load.ObjectLoad(
-                    conn, spec, columns, dag_run_id=f"load-stage-{label}", extracted_at=datetime.now(UTC),
-                    schema="salesforce", direct_when_empty=direct,
+                target = LoadTarget(
+                    conn, spec, columns, schema="salesforce", dag_run_id=f"load-stage-{label}",
+                    extracted_at=datetime.now(UTC),
                 )  # fmt: skip
-                loader.begin()
+                way = way_in(target)
+                prepared_chunks = (target.prepare(frame) for frame in frames)
                 if threaded:
                     # As sync_object loads: serialise here, the database side in the writer thread.
                     with BackgroundWriter(f"load stage {label}") as writer:
-                        for frame in frames:
-                            prepared = loader.prepare_chunk(frame)
+                        for prepared in prepared_chunks:
                             if prepared is not None:
-                                writer.submit(loader.write_chunk, prepared)
+                                writer.submit(way.write, prepared)
                 else:
-                    for frame in frames:
-                        loader.load_chunk(frame)
-                if loader.verification_problem():
-                    raise SystemExit(f"load stage {label}: {loader.verification_problem()}")
-                loader.commit()
+                    for prepared in prepared_chunks:
+                        if prepared is not None:
+                            way.write(prepared)
+                problem = way.verification_problem()
+                if problem:
+                    raise SystemExit(f"load stage {label}: {problem}")
+                conn.commit()
             seconds[label] = time.perf_counter() - started
     conn.close()
     return {

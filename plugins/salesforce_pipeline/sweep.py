@@ -45,7 +45,6 @@ LISTED_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
 LISTED_COLUMNS = ("id", "system_modstamp", "is_deleted")
 # Ids per re-read query: 300 quoted Ids keep the GET URL near 7 kB, well within Salesforce's limit.
 REREAD_BATCH = 300
-REASONS = ("missing", "stale", "missed_delete", "wrongly_deleted")
 
 
 class SweepListIncomplete(SalesforcePipelineError):
@@ -56,6 +55,8 @@ class SweepListIncomplete(SalesforcePipelineError):
 
 @dataclass
 class SweepSummary:
+    """What one sweep found and healed, for the task log, the audit row and the task's return value."""
+
     sobject: str
     method: str = ""
     listed: int = 0
@@ -75,9 +76,11 @@ class SweepSummary:
 
     @property
     def differences(self) -> int:
+        """Rows that differed from Salesforce, of every kind."""
         return self.missing + self.stale + self.missed_delete + self.wrongly_deleted + self.purged
 
     def note(self) -> str:
+        """What the sweep found and did, in a sentence for the audit row's count_note."""
         return (
             f"sweep compared {self.listed} Salesforce records with the table: {self.missing} missing "
             f"(committed late or never loaded), {self.stale} older than Salesforce's version, "
@@ -95,6 +98,7 @@ class SweepSummary:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as plain values (what the task returns), the differences included."""
         return {**asdict(self), "differences": self.differences}
 
 
@@ -109,6 +113,26 @@ def sweep_due(conn: PgConnection, schema: str, sobject: str, cadence: str, now: 
         (last,) = cur.fetchone()
     conn.commit()
     return last is None or now - last >= CADENCES[cadence]
+
+
+@dataclass
+class _SweepRun:
+    """What one sweep carries from step to step."""
+
+    spec: ObjectSpec
+    settings: PipelineSettings
+    hook: SalesforcePipelineHook
+    conn: PgConnection
+    summary: SweepSummary
+    dag_run_id: str
+    started_at: datetime
+    waits: warehouse.Waits
+    attempt: audit.Attempt
+    calls_before: int
+
+    def calls_left(self, allowed: int) -> int:
+        """What the sweep's budget has left of the `allowed` calls."""
+        return allowed - (self.hook.api_calls - self.calls_before)
 
 
 def run_sweep(
@@ -139,49 +163,36 @@ def run_sweep(
         try_number=try_number,
     )
     summary = SweepSummary(sobject=spec.name)
-    calls_before = hook.api_calls
+    run = _SweepRun(
+        spec, settings, hook, conn, summary, dag_run_id, started_at, waits, attempt, hook.api_calls
+    )
     try:
         attempt.end_earlier_tries()
         attempt.close_abandoned()
-        _sweep(
-            spec,
-            settings,
-            hook,
-            conn,
-            summary,
-            dag_run_id,
-            extra_fields,
-            started_at,
-            waits,
-            calls_before,
-            attempt,
-        )
+        _sweep(run, extra_fields)
     except BaseException as exc:
         try:
             conn.rollback()
         except Exception:
             log.warning("%s: the warehouse session was already gone", spec.name)
         failure = warehouse.translate(exc, f"{spec.name} sweep", waits)
-        _finish(attempt, summary, hook, calls_before, started, "failed", str(failure)[:2000])
+        _finish(run, started, "failed", str(failure)[:2000])
         attempt.close()
         if failure is exc:
             raise
         raise failure from exc
-    _finish(attempt, summary, hook, calls_before, started, "success", None)
+    _finish(run, started, "success", None)
     attempt.close()
     log.info("%s", summary.line())
     return summary
 
 
-def _sweep(
-    spec, settings, hook, conn, summary, dag_run_id, extra_fields, started_at, waits, calls_before, attempt
-):
-    from psycopg2 import sql
-
+def _sweep(run: _SweepRun, extra_fields: tuple[str, ...]) -> None:
+    spec, settings, hook, conn, summary = run.spec, run.settings, run.hook, run.conn, run.summary
     tenancy.check_organization(conn, settings, hook.organization_id)
     plan = extract.plan_fields(spec, hook.describe_object(spec.name), extra_fields, hook.describe_object)
     if plan.extra_columns:
-        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, waits)
+        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, run.waits)
     count_soql = extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW)
     summary.salesforce_count = hook.count(count_soql, include_deleted=True)
     summary.method = "bulk2" if summary.salesforce_count > settings.bulk_threshold else "rest"
@@ -191,43 +202,22 @@ def _sweep(
         conn,
         spec,
         plan.columns,
-        dag_run_id=dag_run_id,
-        extracted_at=started_at,
+        dag_run_id=run.dag_run_id,
+        extracted_at=run.started_at,
         schema=settings.schema,
-        direct_when_empty=False,
-        waits=waits,
+        waits=run.waits,
     )
     loader.begin()  # the object's lock, held to the commit
-    names = {
-        "listed": sql.Identifier(f"_sweep_listed_{spec.table}"),
-        "reread": sql.Identifier(f"_sweep_reread_{spec.table}"),
-    }
+    names = _SweepTables(spec)
     with conn.cursor() as cur:
-        cur.execute(sql_template("create_sweep_ids.sql", **names))
-    _list_records(spec, settings, hook, conn, names["listed"], summary, allowed, calls_before, loader)
-
-    with conn.cursor() as cur:
-        cur.execute(sql_template("sweep_listed_counts.sql", **names))
-        summary.listed, summary.live_salesforce = cur.fetchone()
-    recount = hook.count(count_soql, include_deleted=True)
-    if summary.listed < min(summary.salesforce_count, recount):
-        raise SweepListIncomplete(
-            f"{spec.name}: the sweep listed {summary.listed} records but Salesforce counts "
-            f"{min(summary.salesforce_count, recount)}; nothing was re-read or marked deleted"
-        )
-    with conn.cursor() as cur:
-        cur.execute(sql_template("sweep_differences.sql", target=loader.target, **names))
-        for reason, found in cur.fetchall():
-            setattr(summary, reason, found)
-        cur.execute(
-            sql_template("sweep_mark_purged.sql", target=loader.target, **names),
-            {"extracted_at": started_at, "dag_run_id": dag_run_id},
-        )
-        summary.purged = cur.rowcount
+        cur.execute(sql_template("create_sweep_ids.sql", **names.identifiers))
+    _list_records(run, names.listed, allowed)
+    _check_listing(run, names, count_soql)
+    _compare(run, names, loader)
 
     to_reread = summary.missing + summary.stale + summary.missed_delete + summary.wrongly_deleted
     needed = math.ceil(to_reread / REREAD_BATCH)
-    left = allowed - (hook.api_calls - calls_before)
+    left = run.calls_left(allowed)
     if needed > left:
         raise budget.ApiBudgetExceeded(
             f"{spec.name}: the sweep found {to_reread} records to re-read, about {needed} API calls, more "
@@ -235,33 +225,68 @@ def _sweep(
             "full refresh in a quieter hour."
         )
     if to_reread:
-        _reread(spec, settings, hook, conn, names["reread"], plan, loader, summary)
+        _reread(run, names.reread, plan, loader)
         problem = loader.verification_problem()
         if problem:
-            raise load_error(spec, problem)
+            raise load.DataLossDetected(f"{spec.name} sweep: {problem}; rolled back")
     summary.live_warehouse = loader.count_live_rows()
-    audit.commit_if_current(attempt, loader)
+    audit.commit_if_current(run.attempt, loader)
     if summary.differences:
         log.warning("%s: %s", spec.name, summary.note())
     else:
         log.info("%s: the sweep found the table equal to Salesforce (%d records)", spec.name, summary.listed)
 
 
-def load_error(spec: ObjectSpec, problem: str) -> SalesforcePipelineError:
-    from salesforce_pipeline.sync import DataLossDetected
+class _SweepTables:
+    """The temporary tables of one sweep: every record listed, and the Ids to re-read."""
 
-    return DataLossDetected(f"{spec.name} sweep: {problem}; rolled back")
+    def __init__(self, spec: ObjectSpec) -> None:
+        from psycopg2 import sql
+
+        self.listed = sql.Identifier(f"_sweep_listed_{spec.table}")
+        self.reread = sql.Identifier(f"_sweep_reread_{spec.table}")
+        self.identifiers = {"listed": self.listed, "reread": self.reread}
 
 
-def _list_records(spec, settings, hook, conn, listed, summary, allowed, calls_before, loader) -> None:
+def _check_listing(run: _SweepRun, names: _SweepTables, count_soql: str) -> None:
+    """A listing short of what Salesforce counts (before or now) would make rows look purged."""
+    summary = run.summary
+    with run.conn.cursor() as cur:
+        cur.execute(sql_template("sweep_listed_counts.sql", **names.identifiers))
+        summary.listed, summary.live_salesforce = cur.fetchone()
+    recount = run.hook.count(count_soql, include_deleted=True)
+    if summary.listed < min(summary.salesforce_count, recount):
+        raise SweepListIncomplete(
+            f"{run.spec.name}: the sweep listed {summary.listed} records but Salesforce counts "
+            f"{min(summary.salesforce_count, recount)}; nothing was re-read or marked deleted"
+        )
+
+
+def _compare(run: _SweepRun, names: _SweepTables, loader: load.ObjectLoad) -> None:
+    """Count each kind of difference (the Ids to re-read are kept), and mark purged rows deleted."""
+    summary, target = run.summary, loader.target.table
+    with run.conn.cursor() as cur:
+        cur.execute(sql_template("sweep_differences.sql", target=target, **names.identifiers))
+        for reason, found in cur.fetchall():
+            setattr(summary, reason, found)
+        cur.execute(
+            sql_template("sweep_mark_purged.sql", target=target, **names.identifiers),
+            {"extracted_at": run.started_at, "dag_run_id": run.dag_run_id},
+        )
+        summary.purged = cur.rowcount
+
+
+def _list_records(run: _SweepRun, listed: Any, allowed: int) -> None:
     """Stream Id, SystemModstamp and IsDeleted of every record into the `listed` temp table."""
     from psycopg2 import sql
     from psycopg2.extensions import encodings
 
+    spec, settings, hook, summary = run.spec, run.settings, run.hook, run.summary
     soql = extract.build_soql(spec, LISTED_FIELDS, extract.FULL_REFRESH_WINDOW)
     kinds = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
     progress = extract.Progress(f"{spec.name} sweep")
     if summary.method == "bulk2":
+        pages = extract.bulk_page_calls(summary.salesforce_count, settings.bulk_page_size)
         chunks = extract.bulk_chunks(
             hook,
             soql,
@@ -270,13 +295,7 @@ def _list_records(spec, settings, hook, conn, listed, summary, allowed, calls_be
             page_size=settings.bulk_page_size,
             poll_seconds=settings.bulk_poll_seconds,
             progress=progress,
-            max_polls=max(
-                1,
-                allowed
-                - (hook.api_calls - calls_before)
-                - extract.bulk_page_calls(summary.salesforce_count, settings.bulk_page_size)
-                - 2,
-            ),
+            max_polls=max(1, run.calls_left(allowed) - pages - 2),
             max_wait=settings.bulk_max_wait_seconds,
         )
     else:
@@ -289,8 +308,8 @@ def _list_records(spec, settings, hook, conn, listed, summary, allowed, calls_be
             progress=progress,
         )
     copy = sql.SQL("COPY {} (id, system_modstamp, is_deleted) FROM STDIN").format(listed)
-    encoding = encodings[conn.encoding]
-    with conn.cursor() as cur:
+    encoding = encodings[run.conn.encoding]
+    with run.conn.cursor() as cur:
         statement = copy.as_string(cur)
         for chunk in chunks:
             result = transform_columns(chunk, LISTED_FIELDS, kinds, key_prefix=spec.key_prefix)
@@ -299,11 +318,12 @@ def _list_records(spec, settings, hook, conn, listed, summary, allowed, calls_be
                 cur.copy_expert(statement, copy_bytes(result.frame, LISTED_COLUMNS, (), encoding))
 
 
-def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
-    """Re-read the differing records by Id and load them through the guarded upsert."""
+def _reread(run: _SweepRun, reread: Any, plan: extract.FieldPlan, loader: load.ObjectLoad) -> None:
+    """Re-read the differing records by Id and load them through the loader."""
     from psycopg2 import sql
 
-    with conn.cursor(name=f"sweep_reread_{spec.table}") as ids:
+    spec = run.spec
+    with run.conn.cursor(name=f"sweep_reread_{spec.table}") as ids:
         ids.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(reread))
         while batch := [row[0] for row in ids.fetchmany(REREAD_BATCH)]:
             # The Ids came from Salesforce through the listing's transform, but they are pasted
@@ -316,28 +336,35 @@ def _reread(spec, settings, hook, conn, reread, plan, loader, summary) -> None:
                     len(batch) - len(valid),
                     sorted(set(batch) - set(valid))[:3],
                 )
-            if not valid:
-                continue
-            quoted = ", ".join(f"'{record_id}'" for record_id in valid)
-            soql = f"SELECT {', '.join(plan.fields)} FROM {spec.name} WHERE Id IN ({quoted})"
-            progress = extract.Progress(f"{spec.name} sweep re-read")
-            for chunk in extract.rest_chunks(
-                hook,
-                soql,
-                plan.fields,
-                chunk_size=settings.chunk_size,
-                batch_size=settings.rest_batch_size,
-                progress=progress,
-            ):
-                result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
-                loader.write_rejects(result.rejects)
-                summary.rejected += len(result.rejects)
-                summary.written += loader.load_chunk(result.frame).upserted
-                summary.reread += len(result.frame)
+            if valid:
+                _reread_batch(run, valid, plan, loader)
 
 
-def _finish(attempt, summary, hook, calls_before, started, status, error) -> None:
-    summary.api_calls = hook.api_calls - calls_before
+def _reread_batch(run: _SweepRun, ids: list[str], plan: extract.FieldPlan, loader: load.ObjectLoad) -> None:
+    spec, summary = run.spec, run.summary
+    quoted = ", ".join(f"'{record_id}'" for record_id in ids)
+    soql = f"SELECT {', '.join(plan.fields)} FROM {spec.name} WHERE Id IN ({quoted})"
+    progress = extract.Progress(f"{spec.name} sweep re-read")
+    for chunk in extract.rest_chunks(
+        run.hook,
+        soql,
+        plan.fields,
+        chunk_size=run.settings.chunk_size,
+        batch_size=run.settings.rest_batch_size,
+        progress=progress,
+    ):
+        result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
+        loader.write_rejects(result.rejects)
+        summary.rejected += len(result.rejects)
+        prepared = loader.prepare_chunk(result.frame)
+        if prepared is not None:
+            summary.written += loader.write_chunk(prepared)
+        summary.reread += len(result.frame)
+
+
+def _finish(run: _SweepRun, started: float, status: str, error: str | None) -> None:
+    summary, hook = run.summary, run.hook
+    summary.api_calls = hook.api_calls - run.calls_before
     summary.seconds = time.monotonic() - started
     usage = hook.api_usage
     live_difference = (
@@ -346,7 +373,7 @@ def _finish(attempt, summary, hook, calls_before, started, status, error) -> Non
         else None
     )
     try:
-        attempt.finish(
+        run.attempt.finish(
             method=summary.method or None,
             extracted=summary.listed,
             upserted=summary.written,

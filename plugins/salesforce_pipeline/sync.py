@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline import audit, budget, extract, load, reconcile, tenancy, warehouse
+from salesforce_pipeline.column_chunk import ColumnChunk
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.settings import PipelineSettings
-from salesforce_pipeline.transform import ColumnChunk, transform_columns
+from salesforce_pipeline.transform import snake_case, transform_columns
 from salesforce_pipeline.writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -28,14 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class DataLossDetected(SalesforcePipelineError):
-    """Extracted records are not in Postgres after the load; the transaction is rolled back."""
-
-    retryable = True
-
-
 @dataclass
 class SyncRequest:
+    """What a task asks of `sync_object`: one object of one org, for one run's data interval."""
+
     spec: ObjectSpec
     settings: PipelineSettings
     dag_run_id: str
@@ -48,6 +45,8 @@ class SyncRequest:
 
 @dataclass
 class SyncSummary:
+    """What one object's run did, for the task log, the audit row and the task's return value."""
+
     sobject: str
     mode: str
     method: str
@@ -68,6 +67,7 @@ class SyncSummary:
 
     @property
     def live_difference(self) -> int | None:
+        """Live rows in the warehouse minus live records in Salesforce (None if not compared)."""
         if self.live_salesforce is None or self.live_warehouse is None:
             return None
         return self.live_warehouse - self.live_salesforce
@@ -84,7 +84,24 @@ class SyncSummary:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as plain values (what the task returns), the live difference included."""
         return {**asdict(self), "live_difference": self.live_difference}
+
+
+@dataclass
+class _LoadRun:
+    """What one attempt at an object's load carries from step to step."""
+
+    request: SyncRequest
+    hook: SalesforcePipelineHook
+    conn: PgConnection
+    attempt: audit.Attempt
+    summary: SyncSummary
+    window: extract.Window
+    full_refresh: bool
+    extracted_at: datetime
+    waits: warehouse.Waits
+    calls_before: int
 
 
 def _usage_text(hook: SalesforcePipelineHook) -> str | None:
@@ -106,17 +123,7 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
     # Cheap when there is nothing to do (a catalog read, no lock): a task run on its own (a
     # clear, `airflow tasks test`) needs no prepare_warehouse before it.
     warehouse.apply_schema(conn, settings.schema, waits)
-    full_refresh = request.full_refresh
-    if full_refresh:
-        log.info("%s: full refresh requested (full_refresh=true)", spec.name)
-    elif not audit.has_loaded_successfully(conn, settings.schema, spec.name):
-        full_refresh = True
-        log.info(
-            "%s: no successful load recorded in %s.load_audit, so this run does a full refresh "
-            "to bring in the whole history",
-            spec.name,
-            settings.schema,
-        )
+    full_refresh = _needs_full_refresh(request, conn)
     window = (
         extract.FULL_REFRESH_WINDOW
         if full_refresh
@@ -140,35 +147,50 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
         try_number=request.try_number,
     )
     summary = SyncSummary(sobject=spec.name, mode=mode, method="", window=window.describe())
-    calls_before = hook.api_calls
+    run = _LoadRun(
+        request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits, hook.api_calls
+    )
     try:
         # A frozen worker's earlier try of this task would hold the object's lock: end it first.
         attempt.end_earlier_tries()
         attempt.close_abandoned()
-        _run(request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits, calls_before)
+        _load(run)
     except BaseException as exc:
-        _rollback(conn, spec.name)
-        summary.seconds = time.monotonic() - started
-        failure = warehouse.translate(exc, f"{spec.name} load", waits)
-        _finish_audit(attempt, summary, hook, calls_before, status="failed", error=_error_text(failure))
-        attempt.close()
+        failure = _record_failure(run, exc, started)
         if failure is exc:
             raise
         raise failure from exc
-    summary.api_calls = hook.api_calls - calls_before
+    summary.api_calls = hook.api_calls - run.calls_before
     summary.api_usage = _usage_text(hook)
     summary.seconds = time.monotonic() - started
     try:
-        _finish_audit(attempt, summary, hook, calls_before, status="success", error=None)
+        _finish_audit(run, status="success", error=None)
     finally:
         attempt.close()
     log.info("%s", summary.line())
     return summary
 
 
-def _run(
-    request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits, calls_before
-) -> None:
+def _needs_full_refresh(request: SyncRequest, conn: PgConnection) -> bool:
+    """Asked for, or the object never loaded: its first load brings in the whole history."""
+    spec, schema = request.spec, request.settings.schema
+    if request.full_refresh:
+        log.info("%s: full refresh requested (full_refresh=true)", spec.name)
+        return True
+    if not audit.has_loaded_successfully(conn, schema, spec.name):
+        log.info(
+            "%s: no successful load recorded in %s.load_audit, so this run does a full refresh "
+            "to bring in the whole history",
+            spec.name,
+            schema,
+        )
+        return True
+    return False
+
+
+def _load(run: _LoadRun) -> None:
+    """Plan, budget, extract, transform and load, verify, then commit (or raise)."""
+    request, hook, summary = run.request, run.hook, run.summary
     spec, settings = request.spec, request.settings
     log.info(
         "%s: %s, data interval [%s, %s), reading SystemModstamp in %s (lookback %d min)",
@@ -176,10 +198,43 @@ def _run(
         summary.mode,
         extract.soql_datetime(request.interval_start),
         extract.soql_datetime(request.interval_end),
-        window.describe(),
+        run.window.describe(),
         settings.lookback_minutes,
     )
+    plan = _plan(run)
+    count = hook.count(extract.build_count_soql(spec, run.window), include_deleted=True)
+    method = budget.choose_method(request.method, count, settings)
+    summary.method = method
+    allowed = budget.check_budget(hook, spec, count, method, settings)
+    summary.salesforce_count = count
+    log.info("%s: Salesforce counts %d records in the window; extracting with %s", spec.name, count, method)
 
+    loader = load.ObjectLoad(
+        run.conn,
+        spec,
+        plan.columns,
+        dag_run_id=request.dag_run_id,
+        extracted_at=run.extracted_at,
+        schema=settings.schema,
+        waits=run.waits,
+    )
+    loader.begin()
+    soql = extract.build_soql(spec, plan.fields, run.window)
+    bulk = (
+        budget.bulk_job_options(hook, run.attempt, soql, count, allowed, settings, run.calls_before)
+        if method == "bulk2"
+        else {}
+    )
+    progress = extract.Progress(spec.name)
+    _write_chunks(run, _chunks(hook, soql, plan.fields, method, settings, progress, bulk), plan, loader)
+    summary.extracted = progress.records
+    _verify_and_commit(run, loader)
+
+
+def _plan(run: _LoadRun) -> extract.FieldPlan:
+    """The fields to extract, checked against describe and the table before anything is read."""
+    spec, settings = run.request.spec, run.request.settings
+    hook, conn = run.hook, run.conn
     # The login must reach this org's own Salesforce org before anything is read or written.
     tenancy.check_organization(conn, settings, hook.organization_id)
     # Everything that can be wrong with the configuration fails here, before any extraction.
@@ -195,42 +250,23 @@ def _run(
             "out and column %s stays null",
             spec.name,
             hidden,
-            extract.snake_case(hidden),
+            snake_case(hidden),
         )
     if plan.extra_columns:
-        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, waits)
+        warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, run.waits)
     warehouse.check_target(
-        conn, settings.schema, spec.table, {extract.snake_case(f): k for f, k in plan.kinds.items()}
+        conn, settings.schema, spec.table, {snake_case(f): k for f, k in plan.kinds.items()}
     )
+    return plan
 
-    count = hook.count(extract.build_count_soql(spec, window), include_deleted=True)
-    method = budget.choose_method(request.method, count, settings)
-    summary.method = method
-    allowed = budget.check_budget(hook, spec, count, method, settings)
-    summary.salesforce_count = count
-    log.info("%s: Salesforce counts %d records in the window; extracting with %s", spec.name, count, method)
 
-    loader = load.ObjectLoad(
-        conn,
-        spec,
-        plan.columns,
-        dag_run_id=request.dag_run_id,
-        extracted_at=extracted_at,
-        schema=settings.schema,
-        waits=waits,
-    )
-    loader.begin()
-    soql = extract.build_soql(spec, plan.fields, window)
-    progress = extract.Progress(spec.name)
-    bulk = (
-        budget.bulk_job_options(hook, attempt, soql, count, allowed, settings, calls_before)
-        if method == "bulk2"
-        else {}
-    )
+def _write_chunks(run: _LoadRun, chunks: Iterator[ColumnChunk], plan: extract.FieldPlan, loader) -> None:
+    """Transform each chunk and hand it to the loader; count what was rejected, dropped, deleted."""
+    spec, summary = run.request.spec, run.summary
     # The database side of each chunk runs in a writer thread while this thread extracts
     # and transforms the next one; the connection is the writer's until the block ends.
     with BackgroundWriter(f"{spec.name} warehouse writer") as writer:
-        for chunk in _chunks(hook, soql, plan.fields, method, settings, progress, bulk):
+        for chunk in chunks:
             result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
             del chunk
             if result.rejects:
@@ -243,7 +279,6 @@ def _run(
             if len(result.frame):
                 summary.deleted += int(result.frame["is_deleted"].sum())
             del result, prepared
-    summary.extracted = progress.records
     summary.upserted = loader.upserted
     log.info(
         "%s: loaded %d rows by the %s path; the writer thread was busy %.1f s, extraction waited for it %.1f s",
@@ -254,14 +289,30 @@ def _run(
         writer.waited_seconds,
     )
 
+
+def _verify_and_commit(run: _LoadRun, loader: load.ObjectLoad) -> None:
+    """Nothing extracted may be missing, counts must agree; only then is the load committed."""
+    hook, spec, summary = run.hook, run.request.spec, run.summary
     problem = loader.verification_problem()
     if problem:
-        raise DataLossDetected(f"{spec.name}: {problem}; the load was rolled back")
-    if full_refresh:
-        summary.deleted += loader.mark_missing_as_deleted(extracted_at)
-    reconcile.reconcile(hook, spec, window, loader, summary, full_refresh)
+        raise load.DataLossDetected(f"{spec.name}: {problem}; the load was rolled back")
+    if run.full_refresh:
+        summary.deleted += loader.mark_missing_as_deleted(run.extracted_at)
+    reconcile.reconcile(hook, spec, run.window, loader, summary, run.full_refresh)
     reconcile.compare_live(hook, spec, loader, summary)
-    audit.commit_if_current(attempt, loader)
+    audit.commit_if_current(run.attempt, loader)
+
+
+def _record_failure(run: _LoadRun, exc: BaseException, started: float) -> BaseException:
+    """Roll back, audit the failure, and return the error to raise (the pipeline's own, for a
+    database wait that ran out)."""
+    spec = run.request.spec
+    _rollback(run.conn, spec.name)
+    run.summary.seconds = time.monotonic() - started
+    failure = warehouse.translate(exc, f"{spec.name} load", run.waits)
+    _finish_audit(run, status="failed", error=_error_text(failure))
+    run.attempt.close()
+    return failure
 
 
 def _rollback(conn: PgConnection, sobject: str) -> None:
@@ -278,15 +329,16 @@ def _error_text(exc: BaseException) -> str:
     return text[:2000]
 
 
-def _finish_audit(attempt, summary, hook, calls_before, *, status, error) -> None:
+def _finish_audit(run: _LoadRun, *, status: str, error: str | None) -> None:
+    summary, hook = run.summary, run.hook
     try:
-        attempt.finish(
+        run.attempt.finish(
             method=summary.method or None,
             extracted=summary.extracted,
             upserted=summary.upserted,
             deleted=summary.deleted,
             rejected=summary.rejected,
-            api_calls=hook.api_calls - calls_before,
+            api_calls=hook.api_calls - run.calls_before,
             api_usage_after=_usage_text(hook),
             salesforce_count=summary.salesforce_count,
             count_difference=summary.count_difference,
