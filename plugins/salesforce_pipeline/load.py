@@ -66,6 +66,7 @@ class ObjectLoad:
         self.target = LoadTarget(
             conn, spec, columns, schema=schema, dag_run_id=dag_run_id, extracted_at=extracted_at
         )
+        self.table_name = self.target.table_name  # what the object's lock is named after
         self.waits = waits or Waits()
         self.staged = 0  # rows written by this load, either way
         self.upserted = 0
@@ -78,14 +79,14 @@ class ObjectLoad:
 
     def begin(self) -> None:
         """Wait for any other load of this object, then choose the way into its table."""
-        target = self.target
         with self.conn.cursor() as cur:
-            lock_object(cur, target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)
+            lock_object(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)
+        target = self.target
         ((empty,),) = target.query("target_is_empty.sql")
         target.run("create_rejected_ids.sql", rejected=target.rejected)
         if empty:
             log.info(
-                "%s: %s is empty, so chunks are COPYed straight into it", self.spec.name, target.table_name
+                "%s: %s is empty, so chunks are COPYed straight into it", self.spec.name, self.table_name
             )
             self._way = DirectCopy(target)
         else:
