@@ -21,10 +21,12 @@ help:
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml
+# Development installs everything: the runtime (requirements.txt), the emulator's extra and the
+# test and lint tools (requirements-dev.txt includes both), all under constraints.txt.
+$(STAMP): requirements.txt requirements-emulator.txt requirements-dev.txt constraints.txt pyproject.toml
 	@if [ ! -x $(PY) ]; then echo "==> creating $(VENV) with $$($(PYTHON) --version)"; $(PYTHON) -m venv $(VENV); fi
-	@echo "==> installing pinned requirements into $(VENV) (requirements.txt + constraints.txt)"
-	@$(PIP) install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	@echo "==> installing pinned requirements into $(VENV) (requirements-dev.txt + constraints.txt)"
+	@$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@echo "==> installing this project (editable: registers our Airflow connection type)"
 	@# setuptools warns about every editable install; keep its chatter in a log unless it fails.
 	@$(PIP) install --quiet --disable-pip-version-check --no-deps -e . > $(VENV)/editable-install.log 2>&1 \
@@ -97,7 +99,8 @@ clean: down
 	@echo "==> removing $(VENV) and .local"
 	@rm -rf $(VENV) .local
 
-# Regenerate constraints.txt from the venv after changing requirements.txt.
+# Regenerate constraints.txt from the venv after changing a requirements*.txt and installing it
+# (pip install -r requirements-dev.txt): every distribution of the development venv, pinned.
 lock:
 	@$(PIP) freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 	@echo "==> wrote constraints.txt ($$(wc -l < constraints.txt) packages)"

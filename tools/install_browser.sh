@@ -20,9 +20,9 @@ else
 fi
 
 if [ -x "$PY" ]; then
-  pin="$(grep -E '^playwright==' requirements.txt || true)"
+  pin="$(grep -E '^playwright==' requirements-dev.txt || true)"
   if [ -z "$pin" ]; then
-    echo "requirements.txt pins no playwright version" >&2
+    echo "requirements-dev.txt pins no playwright version" >&2
     exit 1
   fi
   if ! "$PY" -c "import playwright" 2>/dev/null; then
@@ -31,5 +31,5 @@ if [ -x "$PY" ]; then
   fi
   echo "==> $("$PY" -m pip show playwright 2>/dev/null | grep -E '^(Name|Version):' | tr '\n' ' ')"
 else
-  echo "==> no venv at $PY yet: playwright comes with \`make install\` (requirements.txt)"
+  echo "==> no venv at $PY yet: playwright comes with \`make install\` (requirements-dev.txt)"
 fi

@@ -61,7 +61,7 @@ def playwright_api():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (requirements.txt pins it)")
+        _unavailable("the playwright package is not installed (requirements-dev.txt pins it)")
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)) and not shutil.which(CHROMIUM):
         _unavailable(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as api:

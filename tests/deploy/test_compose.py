@@ -33,6 +33,7 @@ from tests.deploy.compose_model import (
     volume_source,
     volume_target,
 )
+from tests.support.dockerfile import stage_chain, stages
 
 COMPOSE_FILES = [BASE_FILE, CELERY_FILE]
 VARIANTS = {"local": [BASE_FILE], "celery": [BASE_FILE, CELERY_FILE]}
@@ -201,9 +202,9 @@ def test_dockerfile_installs_the_pinned_requirements_and_the_project() -> None:
     text = DOCKERFILE.read_text()
     airflow_pin = re.search(r"^apache-airflow==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
     assert airflow_pin, "requirements.txt does not pin apache-airflow"
-    assert re.search(rf"^FROM apache/airflow:{re.escape(airflow_pin.group(1))}-python3\.11$", text, re.M), (
-        "the image's Airflow must be the version requirements.txt pins"
-    )
+    assert re.search(
+        rf"^FROM apache/airflow:{re.escape(airflow_pin.group(1))}-python3\.11( AS \w+)?$", text, re.M
+    ), "the image's Airflow must be the version requirements.txt pins"
     # Instructions joined across line continuations, so a multi-line RUN reads as one.
     instructions = re.sub(r"\\\n\s*", " ", text).splitlines()
     runs = [line for line in instructions if line.startswith("RUN ") and "pip install" in line]
@@ -218,6 +219,45 @@ def test_dockerfile_installs_the_pinned_requirements_and_the_project() -> None:
     assert {"requirements.txt", "constraints.txt", "pyproject.toml"} <= sources
     for source in sources:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def build_target(service: dict) -> str | None:
+    build = service.get("build")
+    return build.get("target") if isinstance(build, dict) else None
+
+
+def test_airflow_runs_the_production_stage_and_the_emulator_a_stage_of_its_own() -> None:
+    """The Airflow services build the Dockerfile's last stage (what `docker build .` builds: the
+    runtime requirements only); the demo's emulator builds the stage that adds its requirements
+    and its code, under another image name, so it never replaces the production image."""
+    all_stages = stages(DOCKERFILE)
+    by_name = {stage.name: stage for stage in all_stages}
+    production = all_stages[-1]
+    svcs = services("celery")
+    for name, svc in airflow_services("celery").items():
+        assert build_target(svc) == production.name, f"{name} builds {build_target(svc)}"
+    emulator = svcs["salesforce-emulator"]
+    assert build_target(emulator) == "emulator" in by_name
+    assert emulator["image"] != svcs["airflow-scheduler"]["image"]
+    for name, svc in svcs.items():
+        if "build" in svc:
+            assert build_target(svc) in by_name, f"{name} builds a stage the Dockerfile lacks"
+
+    def installs(stage) -> set[str]:
+        return {file for s in stage_chain(all_stages, stage) for file in s.requirement_files()}
+
+    def copies(stage) -> str:
+        return " ".join(
+            line
+            for s in stage_chain(all_stages, stage)
+            for line in s.instructions
+            if line.startswith("COPY ")
+        )
+
+    assert installs(production) == {"requirements.txt"}
+    assert installs(by_name["emulator"]) == {"requirements.txt", "requirements-emulator.txt"}
+    assert "salesforce_emulator" not in copies(production), "the production image holds the pipeline only"
+    assert "salesforce_emulator /opt/airflow/salesforce_emulator" in copies(by_name["emulator"])
 
 
 def test_dockerignore_keeps_secrets_out_and_lets_the_copied_files_in() -> None:
