@@ -1,7 +1,8 @@
 """Command line: ``python -m salesforce_emulator --port 8443 --accounts N --contacts M --seed S``.
 
 ``--org KEY`` (repeatable) hosts another org beside the first, with its own Organization Id,
-records, allowance and credentials (``GET /__admin/orgs`` lists them).
+records, allowance and credentials (``GET /__admin/orgs`` lists them). ``--calculated-fields``
+adds the built-in formula and roll-up fields to every org.
 
 Prints exactly one line, ``READY <base-url> ca=<ca-file>``, once it serves, then serves until
 SIGTERM or SIGINT.
@@ -54,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="host another org with this key (repeatable); same sizes, its own data and credentials",
     )
+    p.add_argument(
+        "--calculated-fields",
+        action="store_true",
+        help="add the built-in formula and roll-up fields (Account.Number_of_Contacts__c, ...)",
+    )
     p.add_argument("--state-dir", help="keep the CA here across restarts (ca file: emulator-ca.pem)")
     p.add_argument("--log-level", default="WARNING")
     return p
@@ -76,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         options["now"] = args.now
     if hidden:
         options["hidden_fields"] = hidden
+    if args.calculated_fields:
+        options["calculated_fields"] = True
     emulator = Emulator(
         accounts=args.accounts,
         contacts=args.contacts,

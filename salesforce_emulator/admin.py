@@ -81,6 +81,8 @@ def _route(
             "logins": org.logins,
             "faults": [f.to_dict() for f in org.faults.active],
             "hidden_fields": {k: sorted(v) for k, v in org.hidden_fields.items()},
+            "deleted_fields": org.deleted_fields,
+            "custom_settings": org.custom_settings,
             "credentials": _creds(org),
         }
     if head == "counters":
@@ -122,6 +124,21 @@ def _route(
             else:
                 raise _BadRequest("mode must be set, hide or show")
         return 200, {k: sorted(v) for k, v in org.hidden_fields.items()}
+    if head == "fields":
+        return _fields(org, method, parts[1:], payload)
+    if head == "calculated" and method == "POST" and len(parts) == 2:
+        ids = payload.get("ids")
+        if ids is not None and not isinstance(ids, list):
+            raise _BadRequest("'ids' must be a list of record Ids")
+        changed = org.change_calculated_values(
+            parts[1], ids, count=payload.get("count"), delta=payload.get("delta", 1.0)
+        )
+        return 200, {"changed": changed}
+    if head == "settings":
+        if method == "POST":
+            for name, value in payload.items():
+                org.set_custom_setting(name, value)
+        return 200, org.custom_settings
     if head == "faults":
         if method == "POST":
             kind = payload.get("kind")
@@ -186,7 +203,60 @@ def _orgs(emulator: Emulator, method: str, payload: dict[str, Any]) -> tuple[int
     }
 
 
-_ORG_OPTIONS = ("accounts", "contacts", "seed", "daily_limit", "now", "period_days", "deleted_share")
+_ORG_OPTIONS = (
+    "accounts",
+    "contacts",
+    "seed",
+    "daily_limit",
+    "now",
+    "period_days",
+    "deleted_share",
+    "calculated_fields",
+)
+_FIELD_OPTIONS = ("label", "length", "precision", "scale", "picklist_values")
+
+
+def _fields(org: Org, method: str, parts: list[str], payload: dict[str, Any]) -> tuple[int, Any]:
+    """Custom fields of one object: list (hidden ones flagged), add, retype, delete, restore."""
+    if not parts:
+        raise _BadRequest("give the sObject: /__admin/fields/{sobject}")
+    sobject = parts[0]
+    if len(parts) == 1:
+        if method == "GET":
+            sdef = org.sobject(sobject)
+            if sdef is None:
+                raise _BadRequest(f"unknown sObject {sobject!r}")
+            return 200, {"fields": org.fields(sdef.name), "deleted": org.deleted_fields.get(sdef.name, [])}
+        if method == "POST":
+            name = payload.get("name")
+            if not isinstance(name, str):
+                raise _BadRequest("give the field's 'name'")
+            if payload.get("calculated"):
+                return 201, org.add_calculated_field(sobject, name)
+            values = payload.get("values")
+            if values is not None and not isinstance(values, dict):
+                raise _BadRequest("'values' must map record Ids to values")
+            options = {k: payload[k] for k in _FIELD_OPTIONS if k in payload}
+            described = org.add_field(
+                sobject,
+                name,
+                payload.get("type", "string"),
+                values=values,
+                default=payload.get("default"),
+                **options,
+            )
+            return 201, described
+    name = parts[1]
+    if len(parts) == 2:
+        if method == "PATCH":
+            options = {k: payload[k] for k in _FIELD_OPTIONS if k in payload and k != "label"}
+            return 200, org.retype_field(sobject, name, payload.get("type"), **options)
+        if method == "DELETE":
+            org.remove_field(sobject, name)
+            return 200, {"deleted": name}
+    if len(parts) == 3 and parts[2] == "restore" and method == "POST":
+        return 200, org.restore_field(sobject, name)
+    raise _BadRequest(f"unsupported: {method} /__admin/fields/{'/'.join(parts)}")
 
 
 def _usage(org: Org) -> dict[str, int]:

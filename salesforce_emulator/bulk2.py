@@ -151,7 +151,9 @@ def create(org: Org, user_id: str, version: str, body: bytes, fail_with: str | N
     failure = fail_with
     if cq.has_compound:
         failure = _COMPOUND_ERROR
-    entries = [] if failure else org.execute(cq, include_deleted=operation == "queryAll")
+    entries: list[Any] = []
+    if not failure:
+        cq, entries = org.run(cq, include_deleted=operation == "queryAll")
     created = format_datetime(org.now())
 
     def factory(job_id: str) -> BulkJob:

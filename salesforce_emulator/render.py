@@ -8,11 +8,11 @@ constant pieces with the row's values: no per-record dict building, no generic j
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from salesforce_emulator.schema import ADDRESS_PARTS, NUMBER_TYPES, SCHEMA, STRING_TYPES
+from salesforce_emulator.schema import ADDRESS_PARTS, NUMBER_TYPES, STRING_TYPES, SObjectDef
 from salesforce_emulator.soql import Column, CompiledQuery
 
 __all__ = ["FragmentCache", "csv_header", "csv_renderer", "json_renderer", "json_renderer_bytes"]
@@ -92,9 +92,11 @@ def _tree(cq: CompiledQuery) -> _Node:
     return root
 
 
-def _json_node_expr(node: _Node, version: str, var: str, pieces: list[str]) -> None:
+def _json_node_expr(
+    node: _Node, version: str, var: str, pieces: list[str], schema: Mapping[str, SObjectDef]
+) -> None:
     """Append to *pieces* Python expressions whose concatenation is the node's JSON object."""
-    sobject = SCHEMA[node.sobject]
+    sobject = schema[node.sobject]
     pieces.append(
         repr(
             f'{{"attributes":{{"type":"{sobject.name}","url":"/services/data/v{version}/sobjects/{sobject.name}/'
@@ -119,7 +121,7 @@ def _json_node_expr(node: _Node, version: str, var: str, pieces: list[str]) -> N
             name, child = item
             child_var = f"r{child.slot}"
             sub: list[str] = []
-            _json_node_expr(child, version, child_var, sub)
+            _json_node_expr(child, version, child_var, sub, schema)
             sub.append(repr("}"))
             pieces.append(repr(f',"{name}":'))
             pieces.append(f"('null' if {child_var} is None else ''.join(({', '.join(sub)},)))")
@@ -142,7 +144,7 @@ def _unpack(cq: CompiledQuery) -> str:
 def _json_renderer_cached(key: tuple[Any, ...], version: str, cq_holder: _Holder) -> Callable[[Any], str]:
     cq = cq_holder.cq
     pieces: list[str] = []
-    _json_node_expr(_tree(cq), version, "r0", pieces)
+    _json_node_expr(_tree(cq), version, "r0", pieces, cq.schema)
     pieces.append(repr("}"))
     source = "def render(e):\n" + _unpack(cq) + f"    return ''.join(({', '.join(pieces)},))\n"
     return _compile(source, "render")
@@ -228,7 +230,7 @@ def _csv_renderer_cached(
         f = col.field
         if f.type == "address":
             raise ValueError("compound fields cannot be rendered as Bulk CSV")
-        sobject = SCHEMA[col.sobject]
+        sobject = cq.schema[col.sobject]
         slot = slot_of[col.rel_path] if col.rel_path else 0
         fn = _CSV_FN.get(f.type) or ("_csv_num" if f.type in NUMBER_TYPES else "_csv_s")
         if slot == 0:
@@ -320,6 +322,12 @@ class FragmentCache:
 
 
 def json_renderer_bytes(cq: CompiledQuery, version: str, cache: FragmentCache) -> Callable[[Any], bytes]:
-    """Like :func:`json_renderer`, but returns encoded fragments from *cache*."""
+    """Like :func:`json_renderer`, but returns encoded fragments from *cache*.
+
+    Queries reading calculated fields are not cached: their rows are made afresh by every
+    query (values computed when read), so a fragment could never be found again."""
+    render = json_renderer(cq, version)
+    if cq.calculated:
+        return lambda e: render(e).encode()
     key = (version, cq.signature, cq.joined, tuple(rs.path for rs in cq.rel_slots))
-    return cache.wrap(key, json_renderer(cq, version), cq.joined)
+    return cache.wrap(key, render, cq.joined)

@@ -184,10 +184,9 @@ def query(
     if soql is None or not soql.strip():
         return error(400, "MALFORMED_QUERY", "A query string has to be specified")
     try:
-        cq = org.compile(soql)
+        cq, entries = org.run(soql, include_deleted=include_deleted)
     except SoqlError as exc:
         return error(400, exc.code, exc.message)
-    entries = org.execute(cq, include_deleted=include_deleted)
     if cq.count_only:
         return Response(200, _page(len(entries), None, []))
     render = json_renderer_bytes(cq, version, org.fragments)
@@ -258,8 +257,8 @@ def describe_global_response(version: str) -> Response:
 
 
 def describe(org: Org, version: str, name: str) -> Response:
-    """``GET /sobjects/{name}/describe``: fields hidden from the user are left out."""
-    sobject = _sobject_or_404(name)
+    """``GET /sobjects/{name}/describe``: the org's current fields, less those hidden from the user."""
+    sobject = org.sobject(name)
     if sobject is None:
         return error(404, "NOT_FOUND", "The requested resource does not exist")
     return ok_json(describe_sobject(sobject, version, org.hidden_fields.get(sobject.name, frozenset())))
@@ -277,7 +276,7 @@ def sobject_info(version: str, name: str) -> Response:
 
 def record(org: Org, version: str, name: str, record_id: str, fields: str | None) -> Response:
     """``GET /sobjects/{name}/{id}[?fields=a,b]``: one record (not one in the recycle bin)."""
-    sobject = _sobject_or_404(name)
+    sobject = org.sobject(name)
     if sobject is None or not is_valid_id(record_id):
         return error(404, "NOT_FOUND", "The requested resource does not exist")
     hidden = org.hidden_fields.get(sobject.name, frozenset())
@@ -286,10 +285,9 @@ def record(org: Org, version: str, name: str, record_id: str, fields: str | None
         names = [n.strip() for n in fields.split(",") if n.strip()]
     soql = f"SELECT {', '.join(names)} FROM {sobject.name} WHERE Id = '{to_18(record_id)}'"
     try:
-        cq = org.compile(soql)
+        cq, entries = org.run(soql, include_deleted=False)
     except SoqlError as exc:
         return error(400, exc.code, exc.detail)
-    entries = org.execute(cq, include_deleted=False)
     if not entries:
         return error(404, "NOT_FOUND", "The requested resource does not exist")
     return Response(200, json_renderer(cq, version)(entries[0]).encode())

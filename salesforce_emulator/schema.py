@@ -6,18 +6,22 @@ how values are stored (wire form) and how they are rendered as JSON and as Bulk 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from salesforce_emulator.ids import KEY_PREFIXES
 
 __all__ = [
     "ADDRESS_PARTS",
+    "CUSTOM_FIELD_TYPES",
     "SCHEMA",
     "FieldDef",
     "SObjectDef",
+    "custom_field",
     "describe_global",
     "describe_sobject",
+    "retyped_field",
 ]
 
 _SOAP_TYPES = {
@@ -81,6 +85,7 @@ class FieldDef:
     picklist_values: tuple[str, ...] = ()
     default_picklist: str | None = None
     extra_type_info: str | None = None
+    calculated_formula: str | None = None  # formula fields: the formula as Setup shows it
     # Address compound fields are not stored: they are assembled from their components.
     stored: bool = True
     prefix: str = ""  # address fields: component prefix, e.g. "Billing"
@@ -109,7 +114,7 @@ class FieldDef:
             "autoNumber": False,
             "byteLength": byte_length,
             "calculated": self.calculated,
-            "calculatedFormula": None,
+            "calculatedFormula": self.calculated_formula,
             "cascadeDelete": False,
             "caseSensitive": False,
             "compoundFieldName": self.compound_field_name,
@@ -191,14 +196,24 @@ class SObjectDef:
     child_relationships: list[dict[str, Any]] = field(default_factory=list)
     key_prefix: str = ""
     storage: list[str] = field(default_factory=list)  # stored field names, tuple order
-    index: dict[str, int] = field(default_factory=dict)  # stored field name -> tuple index
+    # Calculated fields are not stored: a query that needs them extends each row it reads with
+    # their values, in this order, after the stored ones (see Org.execute).
+    calculated_names: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # field name -> index in a (extended) row
+    layout: tuple[Any, ...] = ()  # what renderers depend on: names and types, in row order
     by_lower: dict[str, FieldDef] = field(default_factory=dict)  # lower-case name -> field
     relationships: dict[str, FieldDef] = field(default_factory=dict)  # lower rel name -> ref field
 
     def __post_init__(self) -> None:
         self.key_prefix = KEY_PREFIXES[self.name]
         self.storage = [f.name for f in self.fields if f.stored]
-        self.index = {name: i for i, name in enumerate(self.storage)}
+        self.calculated_names = [f.name for f in self.fields if f.calculated]
+        self.index = {name: i for i, name in enumerate([*self.storage, *self.calculated_names])}
+        by_name = {f.name: f for f in self.fields}
+        self.layout = (
+            self.name,
+            tuple((name, by_name[name].type) for name in (*self.storage, *self.calculated_names)),
+        )
         self.by_lower = {f.name.lower(): f for f in self.fields}
         self.relationships = {
             f.relationship_name.lower(): f for f in self.fields if f.relationship_name is not None
@@ -214,6 +229,12 @@ class SObjectDef:
     def has_is_deleted(self) -> bool:
         """Whether records of this object can be soft-deleted (User cannot)."""
         return "IsDeleted" in self.index
+
+    def evolve(self, fields: list[FieldDef]) -> SObjectDef:
+        """The same object with another field list (schema changes make new definitions)."""
+        return SObjectDef(
+            self.name, self.label, self.label_plural, list(fields), list(self.child_relationships)
+        )
 
 
 def _id_field(label: str) -> FieldDef:
@@ -427,6 +448,148 @@ USER = SObjectDef(
 
 SCHEMA: dict[str, SObjectDef] = {s.name: s for s in (ACCOUNT, CONTACT, USER)}
 SCHEMA_BY_LOWER: dict[str, SObjectDef] = {name.lower(): s for name, s in SCHEMA.items()}
+
+# ---------------------------------------------------------------------------------------------
+# Custom fields added at run time (the admin API's add_field / retype_field)
+
+# Field types an admin can give a custom field, as describe names them.
+CUSTOM_FIELD_TYPES = (
+    "string",
+    "textarea",
+    "picklist",
+    "email",
+    "phone",
+    "url",
+    "boolean",
+    "int",
+    "double",
+    "currency",
+    "percent",
+    "date",
+    "datetime",
+)
+_FIXED_LENGTHS = {"email": 80, "phone": 40, "url": 255, "picklist": 255}
+_CUSTOM_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")
+MAX_TEXT_LENGTH = 255
+MAX_LONG_TEXT_LENGTH = 131_072
+MAX_PRECISION = 18
+
+
+def check_custom_name(name: str) -> None:
+    """Raise ValueError unless *name* is a valid custom field API name (``Foo_Bar__c``)."""
+    if not isinstance(name, str) or not name.endswith("__c"):
+        raise ValueError(f"a custom field name ends with __c: {name!r}")
+    base = name[:-3]
+    if len(base) > 40 or not _CUSTOM_NAME_RE.fullmatch(base):
+        raise ValueError(
+            f"invalid custom field name {name!r}: a letter, then letters, digits and single "
+            "underscores (at most 40 characters before __c)"
+        )
+
+
+def custom_field(
+    name: str,
+    type: str,
+    *,
+    label: str | None = None,
+    length: int | None = None,
+    precision: int | None = None,
+    scale: int | None = None,
+    picklist_values: tuple[str, ...] | list[str] | None = None,
+) -> FieldDef:
+    """A custom field's metadata as Salesforce describes a field of that type.
+
+    ``string`` (length 1-255, default 255), ``textarea`` (up to 255; longer is a Long Text Area,
+    up to 131,072, which SOQL can neither filter nor sort), ``picklist`` (values required),
+    ``email`` / ``phone`` / ``url`` (fixed lengths 80 / 40 / 255), ``boolean`` (never null),
+    ``int`` (``precision`` = digits, default 9), ``double`` / ``currency`` / ``percent``
+    (``precision`` total digits <= 18, default 18; ``scale`` default 0 for double, 2 otherwise),
+    ``date``, ``datetime``. Raises ValueError on anything Salesforce would refuse.
+    """
+    check_custom_name(name)
+    if type not in CUSTOM_FIELD_TYPES:
+        raise ValueError(f"unsupported field type {type!r}; one of {', '.join(CUSTOM_FIELD_TYPES)}")
+    label = label or name[:-3].replace("_", " ")
+    common: dict[str, Any] = {"custom": True}
+    if type in ("string", "textarea"):
+        top = MAX_LONG_TEXT_LENGTH if type == "textarea" else MAX_TEXT_LENGTH
+        size = MAX_TEXT_LENGTH if length is None else length
+        if not isinstance(size, int) or not 1 <= size <= top:
+            raise ValueError(f"{name}: length of a {type} field is 1..{top}, got {length!r}")
+        if type == "textarea":
+            long_text = size > MAX_TEXT_LENGTH
+            return FieldDef(
+                name,
+                label,
+                type,
+                length=size,
+                filterable=not long_text,
+                sortable=not long_text,
+                extra_type_info="plaintextarea",
+                **common,
+            )
+        return FieldDef(name, label, type, length=size, **common)
+    if type in _FIXED_LENGTHS:
+        values: tuple[str, ...] = ()
+        if type == "picklist":
+            values = tuple(picklist_values or ())
+            if not values or not all(isinstance(v, str) and v for v in values):
+                raise ValueError(f"{name}: a picklist needs its values (non-empty strings)")
+        return FieldDef(name, label, type, length=_FIXED_LENGTHS[type], picklist_values=values, **common)
+    if type == "boolean":
+        return FieldDef(name, label, type, nillable=False, **common)
+    if type == "int":
+        digits = 9 if precision is None else precision
+        if not isinstance(digits, int) or not 1 <= digits <= MAX_PRECISION:
+            raise ValueError(f"{name}: digits of an int field are 1..{MAX_PRECISION}")
+        return FieldDef(name, label, type, digits=digits, **common)
+    if type in NUMBER_TYPES:
+        total = MAX_PRECISION if precision is None else precision
+        places = (0 if type == "double" else 2) if scale is None else scale
+        if not isinstance(total, int) or not 1 <= total <= MAX_PRECISION:
+            raise ValueError(f"{name}: precision is 1..{MAX_PRECISION}, got {precision!r}")
+        if not isinstance(places, int) or not 0 <= places <= total:
+            raise ValueError(f"{name}: scale is 0..precision ({total}), got {scale!r}")
+        return FieldDef(name, label, type, precision=total, scale=places, **common)
+    return FieldDef(name, label, type, **common)  # date, datetime
+
+
+def retyped_field(
+    old: FieldDef,
+    type: str | None = None,
+    *,
+    length: int | None = None,
+    precision: int | None = None,
+    scale: int | None = None,
+    picklist_values: tuple[str, ...] | list[str] | None = None,
+) -> FieldDef:
+    """*old* with a new type and/or size; what is not given is kept when it still applies."""
+    new_type = type or old.type
+    text_like = STRING_TYPES
+    if length is None and new_type in text_like and old.type in text_like:
+        length = min(old.length, MAX_LONG_TEXT_LENGTH if new_type == "textarea" else MAX_TEXT_LENGTH)
+        if new_type == "textarea" and old.type == "textarea":
+            length = old.length
+    if new_type in NUMBER_TYPES and old.type in NUMBER_TYPES:
+        if new_type == "int":
+            precision = precision if precision is not None else (old.digits or old.precision or None)
+        elif old.type == "int":
+            precision = precision if precision is not None else None
+        else:
+            precision = precision if precision is not None else old.precision
+            scale = scale if scale is not None else old.scale
+    if picklist_values is None and new_type == "picklist" and old.type == "picklist":
+        picklist_values = old.picklist_values
+    new = custom_field(
+        old.name,
+        new_type,
+        label=old.label,
+        length=length if new_type in ("string", "textarea") else None,
+        precision=precision,
+        scale=scale,
+        picklist_values=picklist_values,
+    )
+    return replace(new, external_id=old.external_id)
 
 
 def _urls(name: str, version: str) -> dict[str, str]:

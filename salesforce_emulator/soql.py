@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import Any
 
 from salesforce_emulator.ids import to_18
-from salesforce_emulator.schema import NUMBER_TYPES, SCHEMA, SCHEMA_BY_LOWER, FieldDef, SObjectDef
+from salesforce_emulator.schema import NUMBER_TYPES, SCHEMA, FieldDef, SObjectDef
 from salesforce_emulator.wire import format_date, format_datetime, parse_datetime
 
 __all__ = ["Column", "CompiledQuery", "RelSlot", "SoqlError", "compile_query", "parse"]
@@ -570,6 +570,10 @@ class CompiledQuery:
     uses_fields_fn: bool = False
     uses_ordering: bool = False
     _sig: tuple[Any, ...] = field(default=())
+    # The object definitions the query was compiled against (row layouts for the renderers).
+    schema: Mapping[str, SObjectDef] = field(default_factory=dict)
+    # Calculated fields the query reads, per entry slot (0: the queried object, n: rel_slots).
+    calculated: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
     @property
     def joined(self) -> bool:
@@ -588,13 +592,16 @@ class _Compiler:
         parsed: ParsedQuery,
         hidden: Mapping[str, frozenset[str]],
         now: dt.datetime,
+        schema: Mapping[str, SObjectDef],
     ):
         self.p = parsed
         self.hidden = hidden
         self.now = now
+        self.schema = schema
         self.q = parsed.text
         key = parsed.sobject.lower()
-        if key not in SCHEMA_BY_LOWER:
+        by_lower = {name.lower(): sdef for name, sdef in schema.items()}
+        if key not in by_lower:
             raise SoqlError(
                 "INVALID_TYPE",
                 f"sObject type '{parsed.sobject}' is not supported. If you are attempting to use a custom "
@@ -603,9 +610,14 @@ class _Compiler:
                 parsed.sobject_pos,
                 self.q,
             )
-        self.root = SCHEMA_BY_LOWER[key]
+        self.root = by_lower[key]
         self.rel_slots: list[RelSlot] = []
         self.slot_by_path: dict[tuple[str, ...], RelSlot] = {}
+        self.calculated: dict[int, set[str]] = {}
+
+    def note_calculated(self, slot: int, f: FieldDef) -> None:
+        if f.calculated:
+            self.calculated.setdefault(slot, set()).add(f.name)
 
     def visible(self, sobject: SObjectDef, name: str) -> FieldDef | None:
         f = sobject.by_lower.get(name.lower())
@@ -649,21 +661,22 @@ class _Compiler:
             rel_path = (*rel_path, ref.relationship_name)
             existing = self.slot_by_path.get(rel_path)
             if existing is None:
-                target = SCHEMA[ref.reference_to[0]]
+                target = self.schema[ref.reference_to[0]]
                 existing = RelSlot(
                     rel_path, len(self.rel_slots) + 1, slot, sobject.index[ref.name], target.name
                 )
                 self.rel_slots.append(existing)
                 self.slot_by_path[rel_path] = existing
             slot = existing.slot
-            sobject = SCHEMA[existing.target]
+            sobject = self.schema[existing.target]
         f = self.visible(sobject, parts[-1])
         if f is None:
             raise self.no_such_column(parts[-1], sobject, path.pos)
+        self.note_calculated(slot, f)
         return Column(rel_path, slot, f, sobject.name)
 
     def getter(self, col: Column) -> Getter:
-        sobject = SCHEMA[col.sobject]
+        sobject = self.schema[col.sobject]
         idx = sobject.index[col.field.name]
         if col.slot == 0:
             # Filled in later once we know whether entries are joined tuples.
@@ -697,6 +710,7 @@ class _Compiler:
                     continue
                 if f.name.lower() not in seen:
                     seen.add(f.name.lower())
+                    self.note_calculated(0, f)
                     columns.append(Column((), 0, f, self.root.name))
         for path in p.select:
             col = self.resolve(path)
@@ -735,7 +749,15 @@ class _Compiler:
             has_compound=any(c.field.type == "address" for c in columns),
             uses_fields_fn=fields_fn_used,
             uses_ordering=bool(p.order),
-            _sig=(self.root.name, tuple((c.rel_path, c.field.name) for c in columns)),
+            _sig=(
+                self.root.name,
+                tuple((c.rel_path, c.field.name) for c in columns),
+                # Renderers index rows by position: a schema change makes another shape.
+                self.root.layout,
+                tuple(self.schema[rs.target].layout for rs in self.rel_slots),
+            ),
+            schema=self.schema,
+            calculated={slot: frozenset(names) for slot, names in self.calculated.items()},
         )
 
     # -- conditions
@@ -1096,11 +1118,13 @@ def compile_query(
     query: str,
     hidden: Mapping[str, frozenset[str]] | None = None,
     now: dt.datetime | None = None,
+    schema: Mapping[str, SObjectDef] | None = None,
 ) -> CompiledQuery:
-    """Parse and compile *query* against the schema.
+    """Parse and compile *query* against *schema* (default: the built-in objects).
 
     *hidden* maps sObject names to fields invisible to the querying user (field-level
-    security): they behave as if they did not exist. *now* anchors relative date literals.
+    security): they behave as if they did not exist, exactly like fields that do not exist (a
+    deleted custom field, say). *now* anchors relative date literals.
     """
     parsed = parse(query)
-    return _Compiler(parsed, hidden or {}, now or dt.datetime.now(dt.UTC)).compile()
+    return _Compiler(parsed, hidden or {}, now or dt.datetime.now(dt.UTC), schema or SCHEMA).compile()

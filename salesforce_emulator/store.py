@@ -10,24 +10,40 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import itertools
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from salesforce_emulator.auth import DEMO_CONNECTED_APP, DEMO_USER, ConnectedApp, Credentials, UserLogin
+from salesforce_emulator.calculated import (
+    BUILTIN_CALCULATIONS,
+    DEFAULT_CUSTOM_SETTINGS,
+    Calculation,
+    formula_calculation,
+)
 from salesforce_emulator.faults import Fault, FaultPlan
 from salesforce_emulator.generator import DEFAULT_POD, generate, make_ids
 from salesforce_emulator.ids import to_18
 from salesforce_emulator.render import FragmentCache
-from salesforce_emulator.schema import SCHEMA, SObjectDef
+from salesforce_emulator.schema import (
+    NUMBER_TYPES,
+    SCHEMA,
+    STRING_TYPES,
+    FieldDef,
+    SObjectDef,
+    custom_field,
+    retyped_field,
+)
 from salesforce_emulator.soql import CompiledQuery, compile_query
 from salesforce_emulator.wire import UTC, format_datetime, parse_datetime, to_wire
 
-__all__ = ["Org", "Session"]
+__all__ = ["Org", "Session", "StaleSchema"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +56,20 @@ class Session:
     user_id: str
     flow: str  # "soap" or "oauth"
     created: float
+
+
+class StaleSchema(Exception):
+    """A compiled query's objects changed (a field was added, removed or retyped) before it ran."""
+
+
+@dataclass(slots=True)
+class _DeletedField:
+    """A removed custom field, kept like Salesforce's Deleted Fields list (restorable)."""
+
+    field: FieldDef
+    values: dict[str, Any]  # record Id -> value (stored fields only)
+    calculation: Calculation | None
+    hidden: bool
 
 
 class _Table:
@@ -79,7 +109,9 @@ class Org:
     ``bulk_default_max_records`` (page size of Bulk results without ``maxRecords``);
     ``concurrent_limit`` (concurrent API requests allowed, None = unlimited);
     ``render_cache`` (keep pre-serialised JSON of served records, default True); ``id_base`` (offset of
-    every record Id counter, so orgs hosted side by side never share an Id).
+    every record Id counter, so orgs hosted side by side never share an Id); ``calculated_fields``
+    (True: the built-in formula and roll-up fields of :mod:`salesforce_emulator.calculated`, or
+    an iterable of ``"Object.Field"`` names of some of them; default none).
     """
 
     def __init__(
@@ -102,6 +134,7 @@ class Org:
         concurrent_limit: int | None = None,
         render_cache: bool = True,
         id_base: int = 0,
+        calculated_fields: bool | Iterable[str] = False,
     ):
         anchor = _as_datetime(now) or dt.datetime.now(UTC).replace(microsecond=0)
         self.lock = threading.RLock()
@@ -130,11 +163,19 @@ class Org:
         self.integration_user_id = data.integration_user_id
         self.seed = seed
         self.generated_now = anchor
+        # This org's objects. Schema changes (add_field, remove_field, retype_field) replace an
+        # object's definition and this dict (never modify them), so a query compiled before a
+        # change still sees one consistent schema, and Org.execute can tell it is stale.
+        self.schema: dict[str, SObjectDef] = dict(SCHEMA)
         self._tables: dict[str, _Table] = {
-            "User": _Table(SCHEMA["User"], data.users),
-            "Account": _Table(SCHEMA["Account"], data.accounts),
-            "Contact": _Table(SCHEMA["Contact"], data.contacts),
+            "User": _Table(self.schema["User"], data.users),
+            "Account": _Table(self.schema["Account"], data.accounts),
+            "Contact": _Table(self.schema["Contact"], data.contacts),
         }
+        self._calculations: dict[str, dict[str, Calculation]] = {name: {} for name in self.schema}
+        self._deleted_fields: dict[str, dict[str, _DeletedField]] = {name: {} for name in self.schema}
+        self._settings: dict[str, float] = dict(DEFAULT_CUSTOM_SETTINGS)
+        self._scorecards: dict[str, dict[str, float]] = {name: {} for name in self.schema}
         # Clock: real time by default; set_clock() freezes it (or offsets it when ticking).
         self._clock_frozen: dt.datetime | None = None
         self._clock_offset = dt.timedelta(0)
@@ -161,6 +202,15 @@ class Org:
         # Query cursors and Bulk jobs are created lazily by their modules (avoids import cycles).
         self.cursors: Any = None
         self.bulk_jobs: Any = None
+        if calculated_fields is True:
+            wanted = [f"{obj}.{name}" for obj, name in BUILTIN_CALCULATIONS]
+        elif calculated_fields is False or calculated_fields is None:
+            wanted = []
+        else:
+            wanted = list(calculated_fields)
+        for item in wanted:
+            sobject, _, name = item.partition(".")
+            self.add_calculated_field(sobject, name)
 
     # ----------------------------------------------------------------------------- credentials
     @property
@@ -202,10 +252,11 @@ class Org:
 
     def user_info(self, user_id: str) -> dict[str, Any]:
         """The User record (wire form) of *user_id*, or a placeholder for unknown Ids."""
-        row = self._tables["User"].get(user_id)
+        table = self._tables["User"]
+        row = table.get(user_id)
         if row is None:
             return {"Email": "", "Name": "", "Username": ""}
-        return dict(zip(SCHEMA["User"].storage, row, strict=True))
+        return dict(zip(table.sobject.storage, row, strict=True))
 
     # ----------------------------------------------------------------------------- sessions
     def create_session(self, user_id: str, flow: str) -> str:
@@ -269,7 +320,8 @@ class Org:
         """Hide fields from describe and queries (field-level security of the API user).
 
         Hidden fields behave as if they did not exist: queries naming them fail with
-        INVALID_FIELD. Adds to the fields already hidden.
+        INVALID_FIELD, exactly like fields that do not exist (a removed custom field, say: the
+        API cannot tell the two apart, as with Salesforce). Adds to the fields already hidden.
         """
         sdef = self._sobject(sobject)
         resolved = set(self._hidden.get(sdef.name, frozenset()))
@@ -302,6 +354,363 @@ class Org:
     def hidden_fields(self) -> dict[str, frozenset[str]]:
         """Hidden fields per object."""
         return dict(self._hidden)
+
+    # ----------------------------------------------------------------------------- schema changes
+    def fields(self, sobject: str) -> list[dict[str, Any]]:
+        """Admin view of an object's fields: the describe entry of every field, hidden ones
+        included, each with ``"hidden": bool`` (the API user sees none of those)."""
+        sdef = self._sobject(sobject)
+        hidden = self._hidden.get(sdef.name, frozenset())
+        return [{**f.describe(), "hidden": f.name in hidden} for f in sdef.fields]
+
+    @property
+    def deleted_fields(self) -> dict[str, list[str]]:
+        """Removed custom fields per object (what Setup lists as Deleted Fields)."""
+        with self.lock:
+            return {
+                name: sorted(d.field.name for d in gone.values())
+                for name, gone in self._deleted_fields.items()
+                if gone
+            }
+
+    def _swap(self, new: SObjectDef, rows: list[tuple[Any, ...] | None] | None = None) -> None:
+        """Install *new* as its object's definition, with *rows* (in *new*'s stored layout)
+        when the stored layout changed. Callers hold the lock; no audit field is touched."""
+        table = self._tables[new.name]
+        if rows is not None:
+            table.rows = rows
+        table.sobject = new
+        self.schema = {**self.schema, new.name: new}
+        self.fragments.clear()
+
+    def _changeable(self, sdef: SObjectDef, name: str) -> FieldDef:
+        f = sdef.by_lower.get(name.lower())
+        if f is None:
+            raise KeyError(f"{sdef.name} has no field {name!r}")
+        if not f.custom:
+            raise ValueError(f"{sdef.name}.{f.name} is a standard field: only custom fields can be changed")
+        return f
+
+    def _referenced_by(self, sobject: str, name: str) -> list[str]:
+        """The calculated fields whose formula reads ``sobject.name``."""
+        return [
+            f"{obj}.{calc_name}"
+            for obj, calcs in self._calculations.items()
+            for calc_name, calc in calcs.items()
+            if (sobject, name) in calc.inputs
+        ]
+
+    def add_field(
+        self,
+        sobject: str,
+        name: str,
+        type: str = "string",
+        *,
+        label: str | None = None,
+        length: int | None = None,
+        precision: int | None = None,
+        scale: int | None = None,
+        picklist_values: Iterable[str] | None = None,
+        values: Mapping[str, Any] | Callable[[dict[str, Any]], Any] | None = None,
+        default: Any = None,
+    ) -> dict[str, Any]:
+        """Add a custom field (as an admin does in Setup) and return its describe entry.
+
+        *type* is a describe type (see :data:`salesforce_emulator.schema.CUSTOM_FIELD_TYPES`)
+        with its *length*, *precision* and *scale*, or *picklist_values*. Existing records get
+        *values* (``{Id: value}``, or a function of the record as a dict of its stored fields),
+        else *default* (else null; a checkbox false). Like Salesforce, no existing record's
+        SystemModstamp or LastModifiedDate changes. Describe, SOQL and Bulk see it at once.
+        """
+        f = custom_field(
+            name,
+            type,
+            label=label,
+            length=length,
+            precision=precision,
+            scale=scale,
+            picklist_values=None if picklist_values is None else tuple(picklist_values),
+        )
+        with self.lock:
+            sdef = self._sobject(sobject)
+            if f.name.lower() in sdef.by_lower:
+                raise ValueError(f"{sdef.name} already has a field {sdef.field(f.name).name}")
+            table = self._tables[sdef.name]
+            value_of = self._initial_values(table, f, values, default)
+            rows = [None if r is None else (*r, value_of(r)) for r in table.rows]
+            # A new field may take the name of a deleted one (Salesforce renames the deleted one).
+            self._deleted_fields[sdef.name].pop(f.name.lower(), None)
+            self._swap(sdef.evolve([*sdef.fields, f]), rows)
+        return f.describe()
+
+    def _initial_values(
+        self,
+        table: _Table,
+        f: FieldDef,
+        values: Mapping[str, Any] | Callable[[dict[str, Any]], Any] | None,
+        default: Any,
+    ) -> Callable[[tuple[Any, ...]], Any]:
+        base = _fit(f, to_wire(f, default))
+        if values is None:
+            return lambda row: base
+        if callable(values):
+            names = table.sobject.storage
+            fn = values
+            return lambda row: _fit(f, to_wire(f, fn(dict(zip(names, row, strict=True)))))
+        given: dict[str, Any] = {}
+        for record_id, value in values.items():
+            key = to_18(record_id)
+            if key not in table.pos:
+                raise ValueError(f"{table.sobject.name} has no record {record_id}")
+            given[key] = _fit(f, to_wire(f, value))
+        get = given.get
+        return lambda row: get(row[0], base)
+
+    def remove_field(self, sobject: str, name: str) -> None:
+        """Delete a custom field: gone from describe; SOQL and Bulk naming it fail with
+        INVALID_FIELD exactly as for a field that never existed (or one hidden from the API
+        user). No record's SystemModstamp changes. The field and its values are kept aside like
+        Salesforce's Deleted Fields (:meth:`restore_field`). A field a formula reads cannot be
+        deleted (Salesforce refuses too)."""
+        with self.lock:
+            sdef = self._sobject(sobject)
+            f = self._changeable(sdef, name)
+            users = self._referenced_by(sdef.name, f.name)
+            if users:
+                raise ValueError(f"{sdef.name}.{f.name} is referenced by {', '.join(users)}")
+            table = self._tables[sdef.name]
+            hidden = self._hidden.get(sdef.name, frozenset())
+            kept: dict[str, Any] = {}
+            rows = None
+            if f.stored:
+                i = sdef.index[f.name]
+                kept = {r[0]: r[i] for r in table.rows if r is not None}
+                rows = [None if r is None else r[:i] + r[i + 1 :] for r in table.rows]
+            calc = self._calculations[sdef.name].pop(f.name, None)
+            self._deleted_fields[sdef.name][f.name.lower()] = _DeletedField(f, kept, calc, f.name in hidden)
+            if f.name in hidden:
+                self._hidden[sdef.name] = hidden - {f.name}
+            self._swap(sdef.evolve([x for x in sdef.fields if x is not f]), rows)
+
+    def restore_field(self, sobject: str, name: str) -> dict[str, Any]:
+        """Undelete a removed custom field with the values it had (records created since get
+        null); returns its describe entry. SystemModstamp is untouched."""
+        with self.lock:
+            sdef = self._sobject(sobject)
+            gone = self._deleted_fields[sdef.name].get(name.lower())
+            if gone is None:
+                raise KeyError(f"{sdef.name} has no deleted field {name!r}")
+            f = gone.field
+            if f.name.lower() in sdef.by_lower:
+                raise ValueError(f"{sdef.name} has a field {f.name} again; delete it first")
+            rows = None
+            if gone.calculation is not None:
+                self._check_inputs(gone.calculation)
+                self._calculations[sdef.name][f.name] = gone.calculation
+            else:
+                table = self._tables[sdef.name]
+                get = gone.values.get
+                empty = False if f.type == "boolean" else None
+                rows = [None if r is None else (*r, get(r[0], empty)) for r in table.rows]
+            del self._deleted_fields[sdef.name][f.name.lower()]
+            self._swap(sdef.evolve([*sdef.fields, f]), rows)
+            if gone.hidden:
+                self._hidden[sdef.name] = self._hidden.get(sdef.name, frozenset()) | {f.name}
+        return f.describe()
+
+    def retype_field(
+        self,
+        sobject: str,
+        name: str,
+        type: str | None = None,
+        *,
+        length: int | None = None,
+        precision: int | None = None,
+        scale: int | None = None,
+        picklist_values: Iterable[str] | None = None,
+    ) -> dict[str, Any]:
+        """Change a custom field's type or size (Setup's "Change Field Type" / Edit) and convert
+        its values as Salesforce keeps them; returns the new describe entry.
+
+        Text types (string, textarea, picklist, email, phone, url) convert among themselves
+        (values kept, cut to a shorter length); numbers (int, double, currency, percent) among
+        themselves (rounded half up to the new scale; a value that no longer fits is refused)
+        and to text (plain decimal, no trailing zeros: ``12.5``, ``7``); text to a number keeps
+        values that are numbers and clears the rest. Checkbox, date and datetime fields keep
+        their type (Salesforce loses their data on conversion). SystemModstamp is untouched.
+        """
+        with self.lock:
+            sdef = self._sobject(sobject)
+            old = self._changeable(sdef, name)
+            if old.calculated:
+                raise ValueError(f"{sdef.name}.{old.name} is calculated: its type cannot be changed")
+            users = self._referenced_by(sdef.name, old.name)
+            if users:
+                raise ValueError(f"{sdef.name}.{old.name} is referenced by {', '.join(users)}")
+            new = retyped_field(
+                old,
+                type,
+                length=length,
+                precision=precision,
+                scale=scale,
+                picklist_values=None if picklist_values is None else tuple(picklist_values),
+            )
+            convert = _converter(old, new)
+            i = sdef.index[old.name]
+            table = self._tables[sdef.name]
+            rows = [None if r is None else (*r[:i], convert(r[i]), *r[i + 1 :]) for r in table.rows]
+            self._swap(sdef.evolve([new if x is old else x for x in sdef.fields]), rows)
+        return new.describe()
+
+    # ----------------------------------------------------------------------------- calculated fields
+    def add_calculated_field(self, sobject: str, name: str) -> dict[str, Any]:
+        """Add one of the built-in calculated fields (see :mod:`salesforce_emulator.calculated`),
+        e.g. ``("Account", "Number_of_Contacts__c")``; returns its describe entry."""
+        sdef = self._sobject(sobject)
+        calc = next(
+            (
+                c
+                for (obj, n), c in BUILTIN_CALCULATIONS.items()
+                if obj == sdef.name and n.lower() == name.lower()
+            ),
+            None,
+        )
+        if calc is None:
+            known = ", ".join(f"{obj}.{n}" for obj, n in BUILTIN_CALCULATIONS)
+            raise ValueError(f"no built-in calculated field {sdef.name}.{name}; there are {known}")
+        return self._add_calculation(sdef.name, calc)
+
+    def add_formula_field(
+        self,
+        sobject: str,
+        name: str,
+        type: str,
+        formula: Callable[[Mapping[str, Any]], Any],
+        *,
+        calculated_formula: str,
+        **size: Any,
+    ) -> dict[str, Any]:
+        """Add a formula field whose value is ``formula(record)`` (a dict of the record's stored
+        fields, wire form), computed whenever it is read; describe shows *calculated_formula*.
+        *size*: ``label``, ``length``, ``precision``, ``scale`` as for :meth:`add_field`.
+        In-process only (a function cannot travel over HTTP)."""
+        calc = formula_calculation(name, type, formula, calculated_formula=calculated_formula, **size)
+        return self._add_calculation(sobject, calc)
+
+    def _check_inputs(self, calc: Calculation) -> None:
+        for obj, input_name in calc.inputs:
+            current = self.schema[obj].by_lower.get(input_name.lower())
+            original = SCHEMA[obj].by_lower.get(input_name.lower())
+            if current is None or (original is not None and current.type != original.type):
+                raise ValueError(f"{calc.field.name} reads {obj}.{input_name}, which is gone or retyped")
+
+    def _add_calculation(self, sobject: str, calc: Calculation) -> dict[str, Any]:
+        with self.lock:
+            sdef = self._sobject(sobject)
+            if calc.field.name.lower() in sdef.by_lower:
+                raise ValueError(f"{sdef.name} already has a field {calc.field.name}")
+            self._check_inputs(calc)
+            self._calculations[sdef.name][calc.field.name] = calc
+            self._deleted_fields[sdef.name].pop(calc.field.name.lower(), None)
+            self._swap(sdef.evolve([*sdef.fields, calc.field]))
+        return calc.field.describe()
+
+    def _extend(self, sdef: SObjectDef, rows: list[Any], names: frozenset[str] | None = None) -> list[Any]:
+        """*rows* (stored, of *sdef*) extended with their calculated values, computed now: all of
+        them, or only *names* (the others None). Callers hold the lock."""
+        if not sdef.calculated_names:
+            return rows
+        calcs = self._calculations[sdef.name]
+        fns = [
+            calcs[n].build(sdef, self) if names is None or n in names else None for n in sdef.calculated_names
+        ]
+        if len(fns) == 1:
+            (fn,) = fns
+            assert fn is not None
+            return [(*r, fn(r)) for r in rows]
+        return [(*r, *(None if fn is None else fn(r) for fn in fns)) for r in rows]
+
+    def live_child_counts(self, sobject: str, reference: str) -> collections.Counter[str]:
+        """How many records of *sobject* outside the recycle bin point at each parent through
+        *reference* (a roll-up COUNT). Callers hold the lock."""
+        table = self._tables[sobject]
+        ref = table.sobject.index[reference]
+        gone = table.sobject.index["IsDeleted"]
+        return collections.Counter(
+            r[ref] for r in table.rows if r is not None and not r[gone] and r[ref] is not None
+        )
+
+    def live_values(self, sobject: str, name: str) -> dict[str, Any]:
+        """Id -> value of *name* for records of *sobject* outside the recycle bin."""
+        table = self._tables[sobject]
+        i = table.sobject.index[name]
+        gone = table.sobject.index.get("IsDeleted")
+        return {r[0]: r[i] for r in table.rows if r is not None and not (gone is not None and r[gone])}
+
+    @property
+    def custom_settings(self) -> dict[str, float]:
+        """The org-wide custom setting ``$Setup.Scoring__c`` that built-in formulas read."""
+        return dict(self._settings)
+
+    def set_custom_setting(self, name: str, value: float) -> None:
+        """Change a ``Scoring__c`` setting: every formula value reading it changes at once, no
+        record's SystemModstamp does (as in Salesforce)."""
+        if name not in self._settings:
+            raise ValueError(f"no custom setting {name!r}; there are {', '.join(self._settings)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} is a number")
+        with self.lock:
+            self._settings[name] = float(value)
+
+    def scorecard_points(self, sobject: str) -> dict[str, float]:
+        """Record Id -> points of its scorecard (``Scorecard__r.Points__c``, 0 when never set)."""
+        return self._scorecards[self._sobject(sobject).name]
+
+    def change_calculated_values(
+        self,
+        sobject: str,
+        ids: Iterable[str] | None = None,
+        *,
+        count: int | None = None,
+        delta: float = 1.0,
+    ) -> list[str]:
+        """Change the calculated values of exactly the given records (or of the first *count*
+        records outside the recycle bin, in creation order) without touching any
+        SystemModstamp; returns their Ids.
+
+        Modelled as an edit of each record's scorecard (a related record the API user cannot
+        query) by *delta* points: ``Tier_Score__c`` (Account) and ``Engagement_Score__c``
+        (Contact) move by *delta*, like a cross-object formula whose parent changed.
+        """
+        if isinstance(delta, bool) or not isinstance(delta, int | float) or abs(delta) < 0.01:
+            raise ValueError("delta is a number of at least 0.01 either way (scores keep 2 decimals)")
+        with self.lock:
+            sdef = self._sobject(sobject)
+            if not any(c.scorecard for c in self._calculations[sdef.name].values()):
+                raise ValueError(
+                    f"{sdef.name} has no calculated field that reads Scorecard__r.Points__c "
+                    "(add Tier_Score__c or Engagement_Score__c, or use calculated_fields=True)"
+                )
+            table = self._tables[sdef.name]
+            if ids is not None:
+                chosen = []
+                for record_id in ids:
+                    key = to_18(record_id)
+                    if key not in table.pos:
+                        raise KeyError(f"no {sdef.name} with Id {record_id}")
+                    chosen.append(key)
+            else:
+                if not isinstance(count, int) or count < 0:
+                    raise ValueError("give the records' ids or a count")
+                gone = sdef.index["IsDeleted"]
+                live = (r[0] for r in table.rows if r is not None and not r[gone])
+                chosen = list(itertools.islice(live, count))
+                if len(chosen) < count:
+                    raise ValueError(f"{sdef.name} has only {len(chosen)} records outside the recycle bin")
+            points = self._scorecards[sdef.name]
+            for key in dict.fromkeys(chosen):
+                points[key] = points.get(key, 0.0) + float(delta)
+        return list(dict.fromkeys(chosen))
 
     # ----------------------------------------------------------------------------- API usage
     @property
@@ -392,10 +801,17 @@ class Org:
 
     # ----------------------------------------------------------------------------- records
     def _sobject(self, name: str) -> SObjectDef:
-        for sdef in SCHEMA.values():
+        for sdef in self.schema.values():
             if sdef.name.lower() == name.lower():
                 return sdef
         raise ValueError(f"unknown sObject {name!r}")
+
+    def sobject(self, name: str) -> SObjectDef | None:
+        """This org's current definition of an object (case-insensitive name), or None."""
+        for sdef in self.schema.values():
+            if sdef.name.lower() == name.lower():
+                return sdef
+        return None
 
     def _table(self, name: str) -> _Table:
         return self._tables[self._sobject(name).name]
@@ -584,18 +1000,25 @@ class Org:
                     contacts.rows[i] = None
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
-        """One record as a dict (wire form, all stored fields), or None if purged/unknown."""
+        """One record as a dict (wire form, all stored fields and the current values of its
+        calculated fields), or None if purged/unknown."""
         with self.lock:
             table = self._table(sobject)
             row = table.get(to_18(record_id))
-            return None if row is None else dict(zip(table.sobject.storage, row, strict=True))
+            if row is None:
+                return None
+            sdef = table.sobject
+            (row,) = self._extend(sdef, [row])
+            return dict(zip([*sdef.storage, *sdef.calculated_names], row, strict=True))
 
     def snapshot(self, sobject: str, *, include_deleted: bool = True) -> list[dict[str, Any]]:
-        """Ground truth: every record as a dict (wire form, IsDeleted included, purged excluded)."""
+        """Ground truth: every record as a dict (wire form, IsDeleted included, purged excluded,
+        hidden fields included, calculated fields with their values as of now)."""
         with self.lock:
             table = self._table(sobject)
-            names = table.sobject.storage
-            rows = [r for r in table.rows if r is not None]
+            sdef = table.sobject
+            names = [*sdef.storage, *sdef.calculated_names]
+            rows = self._extend(sdef, [r for r in table.rows if r is not None])
         out = [dict(zip(names, r, strict=True)) for r in rows]
         if not include_deleted and table.sobject.has_is_deleted:
             out = [d for d in out if not d["IsDeleted"]]
@@ -617,12 +1040,34 @@ class Org:
 
     # ----------------------------------------------------------------------------- queries
     def compile(self, soql: str) -> CompiledQuery:
-        """Compile *soql* as the API user sees the schema (hidden fields excluded)."""
-        return compile_query(soql, self._hidden, self.now())
+        """Compile *soql* as the API user sees this org's schema (hidden fields excluded)."""
+        return compile_query(soql, self._hidden, self.now(), self.schema)
+
+    def run(self, query: str | CompiledQuery, *, include_deleted: bool) -> tuple[CompiledQuery, list[Any]]:
+        """Compile (unless given compiled) and execute; recompiles when the schema changed in
+        between. Returns the compiled query the entries belong to, and the entries."""
+        cq = self.compile(query) if isinstance(query, str) else query
+        while True:
+            try:
+                return cq, self.execute(cq, include_deleted=include_deleted)
+            except StaleSchema:
+                cq = self.compile(cq.text)
+
+    def _is_current(self, cq: CompiledQuery) -> bool:
+        if self.schema.get(cq.sobject.name) is not cq.sobject:
+            return False
+        return all(self.schema.get(rs.target) is cq.schema.get(rs.target) for rs in cq.rel_slots)
 
     def execute(self, cq: CompiledQuery, *, include_deleted: bool) -> list[Any]:
-        """Run a compiled query and return its result snapshot (entries, sorted and limited)."""
+        """Run a compiled query and return its result snapshot (entries, sorted and limited).
+
+        Rows of objects whose calculated fields the query reads are extended with the values of
+        those fields, computed now. Raises StaleSchema when *cq* was compiled against a schema
+        that has changed since (:meth:`run` recompiles then).
+        """
         with self.lock:
+            if not self._is_current(cq):
+                raise StaleSchema(cq.text)
             table = self._tables[cq.sobject.name]
             rows = table.rows
             del_idx = cq.sobject.index.get("IsDeleted")
@@ -630,6 +1075,8 @@ class Org:
                 live: list[Any] = [r for r in rows if r is not None]
             else:
                 live = [r for r in rows if r is not None and not r[del_idx]]
+            if 0 in cq.calculated:
+                live = self._extend(cq.sobject, live, cq.calculated[0])
             if cq.joined:
                 live = self._join(cq, live, include_deleted)
             where = cq.where
@@ -660,9 +1107,12 @@ class Org:
             del_idx = target.sobject.index.get("IsDeleted")
             # Through query(), a parent in the recycle bin is not visible.
             if del_idx is None or include_deleted:
-                visible = {r[0]: r for r in target.rows if r is not None}
+                parents = [r for r in target.rows if r is not None]
             else:
-                visible = {r[0]: r for r in target.rows if r is not None and not r[del_idx]}
+                parents = [r for r in target.rows if r is not None and not r[del_idx]]
+            if rs.slot in cq.calculated:
+                parents = self._extend(target.sobject, parents, cq.calculated[rs.slot])
+            visible = {r[0]: r for r in parents}
             maps.append((rs.parent_slot, rs.fk_index, visible.get))
         if len(maps) == 1 and maps[0][0] == 0:
             _, fk, get = maps[0]
@@ -679,8 +1129,7 @@ class Org:
     def query(self, soql: str, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Run SOQL in-process (no HTTP, no API usage) and return plain dicts of the selected
         fields (relationship fields as dotted keys) - a convenience for test assertions."""
-        cq = self.compile(soql)
-        entries = self.execute(cq, include_deleted=include_deleted)
+        cq, entries = self.run(soql, include_deleted=include_deleted)
         if cq.count_only:
             return [{"expr0": len(entries)}]
         slot_of = {rs.path: rs.slot for rs in cq.rel_slots}
@@ -689,7 +1138,7 @@ class Org:
             rec: dict[str, Any] = {}
             for col in cq.columns:
                 row = (e[slot_of[col.rel_path]] if col.rel_path else e[0]) if cq.joined else e
-                sdef = SCHEMA[col.sobject]
+                sdef = cq.schema[col.sobject]
                 if col.field.type == "address":
                     rec[col.header] = (
                         None
@@ -703,3 +1152,66 @@ class Org:
                     rec[col.header] = None if row is None else row[sdef.index[col.field.name]]
             out.append(rec)
         return out
+
+
+def _fit(f: FieldDef, value: Any) -> Any:
+    """*value* (wire form) if it fits *f*'s digits; ValueError otherwise."""
+    if value is None or f.type not in NUMBER_TYPES:
+        return value
+    digits = f.digits if f.type == "int" else f.precision - f.scale
+    if abs(value) >= 10**digits:
+        raise ValueError(f"{f.name}: {value} does not fit {digits} digits before the decimal point")
+    return value
+
+
+def _round_half_up(value: float, scale: int) -> float:
+    return float(Decimal(repr(float(value))).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
+
+
+def _number_text(value: float | int) -> str:
+    """A number as text the way it reads without formatting: ``7``, ``12.5``, ``-0.25``."""
+    if isinstance(value, int):
+        return str(value)
+    d = Decimal(repr(float(value)))
+    if d == d.to_integral_value():
+        return str(int(d))
+    return format(d.normalize(), "f")
+
+
+def _converter(old: FieldDef, new: FieldDef) -> Callable[[Any], Any]:
+    """How a stored value of *old* becomes one of *new* (ValueError if the emulator does not
+    convert between the two types)."""
+    a, b = old.type, new.type
+    if a == b and a in ("boolean", "date", "datetime"):
+        return lambda v: v
+    if b in STRING_TYPES and (a in STRING_TYPES or a in NUMBER_TYPES):
+        size = new.length
+        if a in STRING_TYPES:
+            return lambda v: None if v is None else v[:size]
+        return lambda v: None if v is None else _number_text(v)[:size]
+    if b in NUMBER_TYPES and a in NUMBER_TYPES:
+
+        def number(v: Any) -> Any:
+            if v is None:
+                return None
+            converted = int(_round_half_up(v, 0)) if b == "int" else _round_half_up(v, new.scale)
+            return _fit(new, converted)
+
+        return number
+    if b in NUMBER_TYPES and a in STRING_TYPES:
+
+        def parse(v: Any) -> Any:
+            try:
+                number = float(v.strip())
+                converted = (
+                    int(_round_half_up(number, 0)) if b == "int" else _round_half_up(number, new.scale)
+                )
+                return _fit(new, converted)
+            except (AttributeError, ValueError, ArithmeticError):
+                return None  # not a number: cleared, as Salesforce's conversion loses it
+
+        return parse
+    raise ValueError(
+        f"{old.name}: the emulator does not convert {a} to {b} (Salesforce loses the data of "
+        "checkbox, date and datetime fields converted to another type)"
+    )
