@@ -21,14 +21,6 @@ ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
 # extraction tasks run on (setting `queue`). docker-compose.celery.yaml has the same shape
 # (tests/deploy/test_compose.py compares them).
 CELERY_QUEUES = "default,salesforce"
-# For callers that trigger every run themselves (the deploy tests, the many-orgs bench): the
-# scheduler makes no run of its own when a DAG is unpaused (catchup=False still makes one for the
-# latest day), and new DAG files and runs are picked up in about a second instead of 5-30 s.
-DRIVEN_SCHEDULER = {
-    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-}
 _CALLERS_SETTINGS = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
 
 
