@@ -8,13 +8,12 @@ caller into polling it until the org's daily allowance is gone.
 
 from __future__ import annotations
 
-import codecs
-import io
 import re
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline.bulk_csv import bulk_page_records
 from salesforce_pipeline.domain import host_of
 from salesforce_pipeline.errors import (
     BulkJobBudgetExhausted,
@@ -335,39 +334,13 @@ def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
     content = _whole_body(response)
     expected = response.headers.get("Sforce-NumberOfRecords")
     try:
-        records = csv_record_count(content)
+        records = bulk_page_records(content)
     except UnicodeDecodeError:
         raise Retryable("Bulk 2.0 results page is not valid UTF-8 (cut short?)") from None
-    except ValueError:
-        raise Retryable("Bulk 2.0 results page ends inside a CSV record (cut short)") from None
+    except ValueError as problem:
+        raise Retryable(f"Bulk 2.0 results page is malformed: {problem} (cut short?)") from None
     if expected is not None and expected.strip().isdigit() and records != int(expected):
         raise Retryable(
             f"Bulk 2.0 results page holds {records} records but Sforce-NumberOfRecords says {expected}"
         )
     return content, response.headers.get("Sforce-Locator")
-
-
-_UTF8_CHECK_BLOCK = 1 << 20
-
-
-def csv_record_count(content: bytes) -> int:
-    """The records (rows after the header) in a Bulk 2.0 CSV page, without parsing its fields.
-
-    A line ends a record when the quotes seen so far are balanced: inside a quoted field a
-    newline is data, and an escaped quote is two quotes. Blank lines are not records (the
-    pipeline's parser skips them). Raises ValueError when the page ends inside a quoted field, and
-    UnicodeDecodeError when it is not UTF-8 (both what a page cut short looks like).
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    view = memoryview(content)
-    for start in range(0, len(view), _UTF8_CHECK_BLOCK):
-        decoder.decode(view[start : start + _UTF8_CHECK_BLOCK])
-    decoder.decode(b"", final=True)
-    quotes = rows = 0
-    for line in io.BytesIO(content):
-        quotes += line.count(b'"')
-        if not quotes & 1 and line.strip(b"\r\n"):
-            rows += 1
-    if quotes & 1:
-        raise ValueError("the page ends inside a quoted CSV field")
-    return max(rows - 1, 0)

@@ -21,6 +21,7 @@ import pytest
 from airflow.sdk import Connection
 from simple_salesforce import Salesforce
 
+from salesforce_pipeline.bulk_csv import bulk_page_records
 from salesforce_pipeline.errors import (
     SalesforceApiError,
     SalesforceBulkJobError,
@@ -30,7 +31,6 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
-from salesforce_pipeline.hooks.bulk2 import csv_record_count
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 
 CONN_TYPE = "customerscore_salesforce"
@@ -808,18 +808,18 @@ def test_the_page_record_count_agrees_with_the_csv_module(seed: int, quoting: in
     rng = random.Random(seed)
     content = hostile_csv(rng, rng.randint(0, 300), quoting)
     parsed = sum(1 for row in csv.reader(io.StringIO(content.decode(), newline="")) if row)
-    assert csv_record_count(content) == max(parsed - 1, 0)
+    assert bulk_page_records(content) == max(parsed - 1, 0)
 
 
 def test_a_page_cut_short_is_recognised() -> None:
     content = hostile_csv(random.Random(7), 200, csv.QUOTE_ALL)
-    full = csv_record_count(content)
+    full = bulk_page_records(content)
     inside_a_field = content[: content.rindex(b',"') + 2]  # just after the last field's opening quote
     with pytest.raises(ValueError, match="inside a quoted"):
-        csv_record_count(inside_a_field)
-    assert csv_record_count(content[: content.rindex(b"\n", 0, len(content) - 1) + 1]) == full - 1
+        bulk_page_records(inside_a_field)
+    assert bulk_page_records(content[: content.rindex(b"\n", 0, len(content) - 1) + 1]) == full - 1
     emoji = "🚀".encode()
     with pytest.raises(UnicodeDecodeError):
-        csv_record_count(b'Id,Name\n"001","' + emoji[:2])
-    assert csv_record_count(b"") == 0
-    assert csv_record_count(b"Id,Name\n") == 0
+        bulk_page_records(b'Id,Name\n"001","' + emoji[:2])
+    assert bulk_page_records(b"") == 0
+    assert bulk_page_records(b"Id,Name\n") == 0
