@@ -7,17 +7,17 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test prove demo airflow airflow-status browser bench bench-orgs bench-emulator db down clean lock
+.PHONY: help install lint format test mutations demo airflow airflow-status browser bench bench-orgs bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
 	@echo "make test      run the whole test suite (sets up venv and Postgres itself)"
-	@echo "make lint      ruff check (with Airflow's AIR rules) and format check"
+	@echo "make lint      ruff check (AIR and docstring rules), format check, mypy over plugins/"
 	@echo "make airflow   a local Airflow UI wired to the emulator and the local Postgres"
 	@echo "make browser   install chromium + playwright for the browser test of the UI"
 	@echo "make bench     the performance benchmark (not part of make test)"
 	@echo "make bench-orgs only the many-orgs row of make bench: 50 small orgs through a real scheduler"
-	@echo "make prove     remove each safety mechanism once and show a test fails without it"
+	@echo "make mutations remove each protection once: a test must fail without it (0 survivors)"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
 
@@ -41,6 +41,8 @@ lint: $(STAMP)
 	@$(VENV)/bin/ruff check .
 	@echo "==> ruff format --check"
 	@$(VENV)/bin/ruff format --check .
+	@echo "==> mypy plugins/ (pyproject.toml [tool.mypy])"
+	@$(VENV)/bin/mypy
 
 format: $(STAMP)
 	@$(VENV)/bin/ruff format .
@@ -56,9 +58,9 @@ test: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m pytest $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: no tests ran" >&2; exit 1; fi; exit $$rc
 
-# Each mutation runs in a throwaway copy of the tree; PROVE_ARGS="-k lock" picks some by name.
-prove: $(STAMP) db
-	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) tools/prove_protections.py $(PROVE_ARGS)
+# Each mutation runs in a throwaway copy of the tree; MUTATIONS_ARGS="-k lock" picks some by name.
+mutations: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) -m tools.mutations $(MUTATIONS_ARGS)
 
 demo: $(STAMP) db
 	@echo "==> running the demo: emulator + local Postgres + Airflow"

@@ -4,7 +4,7 @@ the connection form's Test button on Airflow 3.3.1-3.3.2."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -16,14 +16,14 @@ class SalesforceConnectPlugin(AirflowPlugin):
     """Mounts the Connect Salesforce page at /salesforce in the api-server and links it in the menu."""
 
     name = "salesforce_connect"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+    fastapi_apps: list[dict[str, Any]] = [
         {"app": create_app(), "url_prefix": "/salesforce", "name": "Connect Salesforce"}
     ]
     # The Test button of Airflow 3.3.1-3.3.2 fails for every connection without a port (see the module).
-    fastapi_root_middlewares: ClassVar[list[dict[str, Any]]] = [
+    fastapi_root_middlewares: list[dict[str, Any]] = [
         {"middleware": PortlessConnectionTestFix, "name": "Connection test without a port"}
     ]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    external_views: list[dict[str, Any]] = [
         {
             "name": "Salesforce orgs",
             "href": "/salesforce/",

@@ -147,7 +147,7 @@ class SalesforcePipelineHook(RestQueryMixin, Bulk2QueryMixin, SalesforceHook):
 
     # ----------------------------------------------------------------- client
     @cached_property
-    def conn(self) -> Salesforce:  # type: ignore[override]
+    def conn(self) -> Salesforce:
         """A logged-in ``simple_salesforce.Salesforce`` client (cached; logs in on first use)."""
         if self.session_id:
             result = LoginResult(

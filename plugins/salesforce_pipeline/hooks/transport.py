@@ -177,7 +177,7 @@ class SalesforceTransport(requests.Session):
         return retrying(attempt)
 
     # ----------------------------------------------------------------- API calls
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         """Send a request as simple-salesforce asks for one.
 
         An API call gets the current token, refresh and retries, and its final answer is handed
