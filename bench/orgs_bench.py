@@ -41,6 +41,7 @@ FINISHED = frozenset({"success", "failed"})
 
 
 def say(message: str) -> None:
+    """A progress line on stderr, so stdout holds only the report."""
     print(f"[orgs-bench] {message}", file=sys.stderr, flush=True)
 
 
@@ -171,6 +172,7 @@ LABELS = [
 
 
 def column(p: dict[str, Any], orgs: int, accounts: int, contacts: int) -> list[Any]:
+    """One phase's values for the report's table, in the order of LABELS."""
     ends, kinds = p["run_ends"], p["kinds"]
     return [
         f"{accounts} + {contacts}",
@@ -194,6 +196,8 @@ def column(p: dict[str, Any], orgs: int, accounts: int, contacts: int) -> list[A
 
 
 def print_report(small: dict, big: dict, args: argparse.Namespace, cores: int, load: float) -> None:
+    """Both phases side by side on stdout, under the machine's cores and load average, with the many/one
+    ratio where LABELS says it means something."""
     n = args.orgs
     many = column(small, n, args.accounts, args.contacts)
     one = column(big, 1, n * args.accounts, n * args.contacts)
@@ -215,6 +219,7 @@ def print_report(small: dict, big: dict, args: argparse.Namespace, cores: int, l
 
 
 def main() -> int:
+    """Both phases on one emulator and one Airflow, then the report; 1 if a run, task or row count failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=50, help="number of small orgs (default 50)")
     parser.add_argument("--accounts", type=int, default=20, help="Accounts per small org (default 20)")

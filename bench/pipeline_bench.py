@@ -86,6 +86,7 @@ class CpuMeter:
         return seconds
 
     def stop(self) -> dict[str, float]:
+        """CPU seconds of each process (`self`, `postgres`, `emulator`) since the meter was made."""
         end = self._read()
         return {name: round(end[name] - self._start[name], 3) for name in end}
 
@@ -506,6 +507,8 @@ WORKERS = {
 
 
 def run_worker(name: str, cfg: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """The variant `name` in a fresh subprocess of this script, `cfg` on its stdin; its result is the last
+    line of its stdout. A failed worker ends the bench with its stderr's tail."""
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", name],
         input=json.dumps(cfg),
@@ -522,6 +525,9 @@ def run_worker(name: str, cfg: dict[str, Any], env: dict[str, str]) -> dict[str,
 
 # ----------------------------------------------------------------------------- orchestration
 class Emulator:
+    """The emulator as a process of its own (`python -m salesforce_emulator`), so its CPU and RSS are not
+    counted in the workers'; its URL, CA file and start-up time."""
+
     def __init__(self, accounts: int, contacts: int, seed: int) -> None:
         started = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -542,16 +548,20 @@ class Emulator:
         self.http = _session(self.ca)
 
     def admin(self, method: str, path: str, payload: Any = None) -> Any:
+        """A call to the emulator's /__admin API (clock, records, faults); its JSON answer."""
         resp = self.http.request(method, f"{self.base_url}/__admin/{path}", json=payload)
         resp.raise_for_status()
         return resp.json()
 
     def stop(self) -> None:
+        """SIGTERM the emulator and wait for it to exit."""
         self.proc.terminate()
         self.proc.wait(timeout=30)
 
 
 def worker_env(emulator: Emulator, airflow_home: str) -> dict[str, str]:
+    """The workers' environment: a throwaway AIRFLOW_HOME, the pipeline's connection (salesforce_default)
+    and the provider's (salesforce_naive), both at the emulator; the caller's own AIRFLOW_CONN_* dropped."""
     extra = {
         "domain": emulator.base_url,
         "ca_bundle": emulator.ca,
@@ -589,6 +599,8 @@ def export_tables(db_url: str, directory: str) -> dict[str, str]:
 
 
 def reset_warehouse(db_url: str) -> None:
+    """Empty tables for the next load: the pipeline's schema `salesforce` made anew, the naive baseline's
+    `naive` emptied."""
     conn = _pg(db_url)
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -633,6 +645,8 @@ def change_contacts(emulator: Emulator, share: float, stamp: datetime) -> int:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every variant in turn on one emulator and a bench database of its own (dropped at the end), then the
+    peak-RSS reference if asked for; the workers' results by label."""
     import psycopg2
 
     admin_url = os.environ.get("WAREHOUSE_ADMIN_URL")
@@ -828,6 +842,8 @@ def _row(name: str, r: dict[str, Any], note: str = "") -> str:
 
 
 def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
+    """The Markdown report: the machine, every variant's row, whether the loads agree, CPU seconds, and the
+    targets with PASS/MISS."""
     lines = []
     cores = os.cpu_count()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -1037,6 +1053,7 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    """The bench, or with `--worker` one measured variant, its result printed as a JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--contacts", type=int, default=200_000)

@@ -51,6 +51,7 @@ class LocalPgError(RuntimeError):
 
 
 def say(message: str) -> None:
+    """A progress line on stderr, tagged [localpg]."""
     # stdout carries the URL for callers; progress goes to stderr.
     print(f"[localpg] {message}", file=sys.stderr, flush=True)
 
@@ -107,12 +108,14 @@ def server_user() -> str | None:
 
 
 def run_as(user: str | None, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run of `argv`, as `user` (through runuser) when one is given."""
     if user is not None:
         argv = ["runuser", "-u", user, "--", *argv]
     return subprocess.run(argv, **kwargs)
 
 
 def free_port() -> int:
+    """A port on 127.0.0.1 that the kernel reports free."""
     # A fixed default (5432) would clash with a system server; ask the kernel for a free one.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -120,6 +123,7 @@ def free_port() -> int:
 
 
 def port_answers(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:`port`."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -141,6 +145,8 @@ def make_traversable(path: Path, user: str | None) -> None:
 
 
 def init_cluster(bindir: Path, user: str | None) -> None:
+    """A new cluster in DATA_DIR: a random superuser password, scram-sha-256 logins, and a free port
+    recorded for start()."""
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     make_traversable(STATE_DIR, user)
     password = secrets.token_urlsafe(18)
@@ -175,6 +181,8 @@ def init_cluster(bindir: Path, user: str | None) -> None:
 
 
 def start(bindir: Path, user: str | None) -> int:
+    """Our cluster running on its recorded port, started if need be (on a new port if something else took
+    it); returns the port."""
     port = int(PORT_FILE.read_text())
     if (DATA_DIR / "postmaster.pid").exists() and port_answers(port):
         return port
@@ -201,6 +209,7 @@ def start(bindir: Path, user: str | None) -> int:
 
 
 def pg_isready(bindir: Path, port: int) -> bool:
+    """Whether the server accepts connections within about 5 s (pg_isready, polled)."""
     for _ in range(50):
         if (
             subprocess.run(
@@ -216,11 +225,14 @@ def pg_isready(bindir: Path, port: int) -> bool:
 
 
 def local_url(port: int) -> str:
+    """The superuser's URL for our own cluster on `port`."""
     password = urllib.parse.quote(PASSWORD_FILE.read_text().strip(), safe="")
     return f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres"
 
 
 def ensure() -> str:
+    """The admin URL of a server that answers: the one the environment names, else our own cluster, created
+    and started as needed."""
     given = connection_from_env()
     if given:
         say(f"using the server given in {ENV_CONNECTION}")
@@ -238,6 +250,7 @@ def ensure() -> str:
 
 
 def stop() -> None:
+    """Stop our own cluster (fast shutdown) if it is running; a given server is left alone."""
     if not (DATA_DIR / "postmaster.pid").exists():
         say("no local PostgreSQL running")
         return
@@ -258,6 +271,7 @@ def restart() -> None:
 
 
 def status() -> None:
+    """Say on stderr which server the pipeline uses and whether ours is running."""
     if connection_from_env():
         say(f"{ENV_CONNECTION} is set: the pipeline uses that server")
     elif (DATA_DIR / "postmaster.pid").exists() and PORT_FILE.exists():
@@ -267,6 +281,7 @@ def status() -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Run the command argv[1] names (ensure by default): 0 done, 1 on a LocalPgError, 2 if unknown."""
     command = argv[1] if len(argv) > 1 else "ensure"
     try:
         if command in ("ensure", "url"):

@@ -31,10 +31,12 @@ LOG_FILE = STATE_DIR / "server.log"
 
 
 def say(message: str) -> None:
+    """A progress line on stderr, tagged [localredis]: stdout carries only what callers read."""
     print(f"[localredis] {message}", file=sys.stderr, flush=True)
 
 
 def redis_server() -> str:
+    """The redis-server executable, installed with apt-get (through sudo unless we are root) when missing."""
     found = shutil.which("redis-server")
     if found:
         return found
@@ -55,6 +57,7 @@ def redis_server() -> str:
 
 
 def free_port() -> int:
+    """A port on 127.0.0.1 that the kernel reports free."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -89,6 +92,7 @@ def answers(port: int, password: str) -> bool:
 
 
 def url(port: int, password: str) -> str:
+    """The broker URL of our Redis on `port`, password included."""
     return f"redis://:{password}@127.0.0.1:{port}/0"
 
 
@@ -102,6 +106,8 @@ def _state() -> tuple[int | None, str]:
 
 
 def start(port: int, password: str) -> None:
+    """Start redis-server on `port` from a config file holding the password, and wait up to 15 s for it to
+    answer; only then is the port recorded."""
     config = STATE_DIR / "redis.conf"
     config.touch(mode=0o600)
     # The password lives in a file only our user reads, never on a command line (ps would show it).
@@ -133,6 +139,7 @@ def start(port: int, password: str) -> None:
 
 
 def ensure() -> str:
+    """The broker URL of our Redis, started if it does not answer, on its earlier port if still free."""
     port, password = _state()
     if port is not None and answers(port, password):
         return url(port, password)
@@ -144,6 +151,7 @@ def ensure() -> str:
 
 
 def stop() -> None:
+    """SIGTERM our Redis and wait up to 10 s for it to exit; without a pid file there is nothing to stop."""
     if not PID_FILE.exists():
         return
     try:
@@ -164,6 +172,7 @@ def stop() -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Run the command argv[1] names (ensure by default): 0 done, 2 if unknown."""
     command = argv[1] if len(argv) > 1 else "ensure"
     if command in ("ensure", "url"):
         print(ensure(), flush=True)

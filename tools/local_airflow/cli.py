@@ -58,10 +58,12 @@ class Options:
 
     @property
     def celery_workers(self) -> int:
+        """The Celery workers to start: `workers` under the CeleryExecutor, none under the LocalExecutor."""
         return self.workers if self.executor == "celery" else 0
 
 
 def say(message: str) -> None:
+    """A progress line, tagged [local-airflow]."""
     print(f"[local-airflow] {message}", flush=True)
 
 
@@ -251,6 +253,7 @@ def summary(home: Home, state: dict, dag_line: str | None = None) -> None:
 
 
 def parse_options(argv: list[str]) -> tuple[str, Options]:
+    """The command (start, stop or status) and `start`'s Options from the command line."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.local_airflow", description=__doc__.splitlines()[0]
     )
@@ -274,6 +277,7 @@ def parse_options(argv: list[str]) -> tuple[str, Options]:
 
 
 def main(argv: list[str]) -> int:
+    """Run the command; its exit status (status's 0, 1 or 3), or 1 with the error if the launcher fails."""
     command, options = parse_options(argv)
     try:
         if command == "start":

@@ -37,6 +37,7 @@ RUN_TIMEOUT_SECONDS = 600
 
 
 def say(message: str) -> None:
+    """A progress line, tagged [demo]."""
     print(f"[demo] {message}", flush=True)
 
 
@@ -158,6 +159,7 @@ def psql_command(url: str) -> str:
 
 
 def main() -> int:
+    """The demo from empty demo databases (the module's steps); 1 if Airflow or a run fails or times out."""
     home = Home.local()
     admin = admin_url()
     stop_instance(home)

@@ -112,6 +112,7 @@ def wait_ready(server: AirflowServer, dag_ids: list[str], timeout: float) -> Non
 def stop_components(
     server: AirflowServer, grace: float = 15.0, report: Callable[[str], None] | None = None
 ) -> None:
+    """Stop the components' process groups, killing what outlives `grace` seconds."""
     stop(server.home, server.components, grace, report)
 
 

@@ -28,25 +28,32 @@ class Home:
 
     @property
     def pids(self) -> Path:
+        """The launcher's pid files, one per process group it started (see processes.py)."""
         return self.path / "pids"
 
     @property
     def state_file(self) -> Path:
+        """What `start` recorded of a running instance: its API URL, the emulator's URL and CA, the
+        warehouse host."""
         return self.path / "state.json"
 
     @property
     def secrets_file(self) -> Path:
+        """The keys every component shares (fernet, JWT, API secret), kept across restarts."""
         return self.path / "secrets.json"
 
     @property
     def passwords_file(self) -> Path:
+        """The admin's password, for Airflow's simple auth manager."""
         return self.path / "simple_auth_manager_passwords.json"
 
     @property
     def env_script(self) -> Path:
+        """`source` it and the `airflow` CLI in that shell talks to this instance."""
         return self.path / "env.sh"
 
     def prepare(self) -> None:
+        """Create the home and its logs and pids folders."""
         for folder in (self.path, self.logs, self.pids):
             folder.mkdir(parents=True, exist_ok=True)
 
@@ -58,6 +65,7 @@ def venv_bin() -> Path:
 
 
 def airflow_executable() -> str:
+    """The `airflow` executable the components and the CLI calls run."""
     return str(venv_bin() / "airflow")
 
 

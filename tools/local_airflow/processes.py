@@ -33,6 +33,7 @@ class Process:
     log_path: Path
 
     def alive(self) -> bool:
+        """Whether the leader still runs: the same pid and start time (not a recycled pid), not a zombie."""
         try:
             proc = psutil.Process(self.pid)
             # create_time is rounded differently across platforms; a second is plenty apart.
@@ -41,12 +42,14 @@ class Process:
             return False
 
     def tail(self, lines: int = 30) -> str:
+        """The log's last `lines` lines, or "(no log)" when it cannot be read."""
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
 
     def descendants(self) -> list[psutil.Process]:
+        """Every process below the leader, none once it is gone; stop() finds the task processes this way."""
         with contextlib.suppress(psutil.Error):
             return psutil.Process(self.pid).children(recursive=True)
         return []
@@ -75,6 +78,7 @@ def launch(home: Home, name: str, argv: list[str], env: Mapping[str, str]) -> Pr
 
 
 def pid_file(home: Home, name: str) -> Path:
+    """Where the process group `name` is recorded: its pid, start time and argv."""
     return home.pids / f"{name}.pid"
 
 

@@ -32,6 +32,7 @@ class AirflowServer:
 
     @property
     def logs(self) -> Path:
+        """The components' logs and the task logs (the home's)."""
         return self.home.logs
 
     # --- the REST API -----------------------------------------------------------------------
@@ -49,6 +50,7 @@ class AirflowServer:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A call to the API as the admin user, whatever its status."""
         headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
         return requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=30, **kwargs)
 
@@ -67,6 +69,7 @@ class AirflowServer:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns", params=params)["dag_runs"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """The run's task instances, as the API lists them."""
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
         return self.api("GET", path)["task_instances"]
 
@@ -100,6 +103,7 @@ class AirflowServer:
         return {part: value.get("status") for part, value in body.items() if isinstance(value, dict)}
 
     def check_alive(self) -> None:
+        """Fail, with its log's last lines, if any component has exited."""
         for component in self.components:
             if not component.alive():
                 raise LocalAirflowError(f"{component.name} exited:\n{component.tail()}")

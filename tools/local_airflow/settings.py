@@ -89,6 +89,7 @@ def airflow_environment(
 
 
 def write_admin_password(home: Home) -> None:
+    """ADMIN_PASSWORD where the simple auth manager reads it, so it does not generate one of its own."""
     home.passwords_file.write_text(json.dumps({ADMIN_USER: ADMIN_PASSWORD}))
 
 
