@@ -84,7 +84,7 @@ def test_cli_ready_line_and_sigterm(tmp_path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "salesforce_emulator", "--host", "0.0.0.0", "--port", "0", "--accounts", "3",
          "--contacts", "5", "--seed", "2", "--hostname", "localhost", "--state-dir", str(tmp_path),
-         "--hide-field", "Account.Tier__c"],
+         "--hide-field", "Account.Tier__c", "--calculated-fields"],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -97,6 +97,11 @@ def test_cli_ready_line_and_sigterm(tmp_path) -> None:
         assert ca == f"ca={tmp_path}/emulator-ca.pem"
         versions = requests.get(f"{url}/services/data/", verify=ca.removeprefix("ca=")).json()
         assert versions[-1]["version"] == "66.0"
+        fields = requests.get(f"{url}/__admin/fields/Account", verify=ca.removeprefix("ca=")).json()["fields"]
+        assert {f["name"]: f["hidden"] for f in fields if f["calculated"]} == {
+            "Number_of_Contacts__c": False,
+            "Tier_Score__c": False,
+        }
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert proc.stdout.read() == ""  # exactly one line
