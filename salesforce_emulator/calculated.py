@@ -111,7 +111,10 @@ def _account_tier(sobject: SObjectDef, org: Any) -> RowFunction:
 def _engagement_score(sobject: SObjectDef, org: Any) -> RowFunction:
     nps = sobject.index["NPS__c"]
     weight = float(org.custom_settings["NPS_Weight__c"])
-    points = org.scorecard_points("Contact").get
+    scorecards = org.scorecard_points("Contact")
+    if weight == 1.0 and not scorecards:
+        return lambda row: row[nps] or 0.0  # NPS__c has scale 0: nothing to round (the usual case)
+    points = scorecards.get
     return lambda row: round((row[nps] or 0.0) * weight + points(row[0], 0.0), 2)
 
 

@@ -622,13 +622,20 @@ class Org:
             return rows
         calcs = self._calculations[sdef.name]
         fns = [
-            calcs[n].build(sdef, self) if names is None or n in names else None for n in sdef.calculated_names
+            calcs[n].build(sdef, self) if names is None or n in names else _no_value
+            for n in sdef.calculated_names
         ]
+        # One comprehension per width: a generator per row would cost more than the formulas.
         if len(fns) == 1:
-            (fn,) = fns
-            assert fn is not None
-            return [(*r, fn(r)) for r in rows]
-        return [(*r, *(None if fn is None else fn(r) for fn in fns)) for r in rows]
+            (f0,) = fns
+            return [(*r, f0(r)) for r in rows]
+        if len(fns) == 2:
+            f0, f1 = fns
+            return [(*r, f0(r), f1(r)) for r in rows]
+        if len(fns) == 3:
+            f0, f1, f2 = fns
+            return [(*r, f0(r), f1(r), f2(r)) for r in rows]
+        return [(*r, *[fn(r) for fn in fns]) for r in rows]
 
     def live_child_counts(self, sobject: str, reference: str) -> collections.Counter[str]:
         """How many records of *sobject* outside the recycle bin point at each parent through
@@ -1152,6 +1159,11 @@ class Org:
                     rec[col.header] = None if row is None else row[sdef.index[col.field.name]]
             out.append(rec)
         return out
+
+
+def _no_value(row: tuple[Any, ...]) -> None:
+    """The value of a calculated field a query does not read (left uncomputed)."""
+    return None
 
 
 def _fit(f: FieldDef, value: Any) -> Any:
