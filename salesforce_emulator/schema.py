@@ -565,19 +565,16 @@ def retyped_field(
 ) -> FieldDef:
     """*old* with a new type and/or size; what is not given is kept when it still applies."""
     new_type = type or old.type
-    text_like = STRING_TYPES
-    if length is None and new_type in text_like and old.type in text_like:
-        length = min(old.length, MAX_LONG_TEXT_LENGTH if new_type == "textarea" else MAX_TEXT_LENGTH)
-        if new_type == "textarea" and old.type == "textarea":
-            length = old.length
+    if length is None and new_type in STRING_TYPES and old.type in STRING_TYPES:
+        # A text type keeps its length where the new type allows it (string: at most 255).
+        length = old.length if new_type == "textarea" else min(old.length, MAX_TEXT_LENGTH)
     if new_type in NUMBER_TYPES and old.type in NUMBER_TYPES:
         if new_type == "int":
-            precision = precision if precision is not None else (old.digits or old.precision or None)
-        elif old.type == "int":
-            precision = precision if precision is not None else None
-        else:
-            precision = precision if precision is not None else old.precision
-            scale = scale if scale is not None else old.scale
+            precision = old.digits or old.precision if precision is None else precision
+        elif old.type != "int":
+            precision = old.precision if precision is None else precision
+            scale = old.scale if scale is None else scale
+        # int -> a decimal type: the decimal type's defaults (18 digits) hold every int.
     if picklist_values is None and new_type == "picklist" and old.type == "picklist":
         picklist_values = old.picklist_values
     new = custom_field(

@@ -373,3 +373,20 @@ def test_admin_http_fields(sf_emulator: Emulator, sf: Salesforce) -> None:
     assert requests.get(f"{base}/Lead").status_code == 400
     state = requests.get(f"{sf_emulator.base_url}/__admin/state?org=acme").json()
     assert state["deleted_fields"] == {}
+
+
+def test_retype_between_int_and_decimal(sf_emulator: Emulator, sf: Salesforce) -> None:
+    org = sf_emulator.org
+    first, second = org.all_ids("Account")[:2]
+    org.add_field("Account", "Seats__c", "int", precision=6, values={first: 5, second: 123456})
+    org.retype_field("Account", "Seats__c", "double", scale=1)
+    field = next(f for f in sf.Account.describe()["fields"] if f["name"] == "Seats__c")
+    assert (field["type"], field["precision"], field["scale"]) == ("double", 18, 1)
+    org.update("Account", first, {"Seats__c": 2.5}, touch="none")
+    org.retype_field("Account", "Seats__c", "int")
+    field = next(f for f in sf.Account.describe()["fields"] if f["name"] == "Seats__c")
+    assert (field["type"], field["digits"]) == ("int", 18)
+    rows = sf.query_all("SELECT Id, Seats__c FROM Account", include_deleted=True)["records"]
+    assert {r["Id"]: r["Seats__c"] for r in rows if r["Id"] in (first, second)} == {first: 3, second: 123456}
+    with pytest.raises(ValueError, match="does not fit 5 digits"):
+        org.retype_field("Account", "Seats__c", precision=5)
