@@ -206,6 +206,8 @@ class Org:
             wanted = [f"{obj}.{name}" for obj, name in BUILTIN_CALCULATIONS]
         elif calculated_fields is False or calculated_fields is None:
             wanted = []
+        elif isinstance(calculated_fields, str):
+            wanted = [calculated_fields]
         else:
             wanted = list(calculated_fields)
         for item in wanted:
@@ -536,8 +538,8 @@ class Org:
         (values kept, cut to a shorter length); numbers (int, double, currency, percent) among
         themselves (rounded half up to the new scale; a value that no longer fits is refused)
         and to text (plain decimal, no trailing zeros: ``12.5``, ``7``); text to a number keeps
-        values that are numbers and clears the rest. Checkbox, date and datetime fields keep
-        their type (Salesforce loses their data on conversion). SystemModstamp is untouched.
+        values that are numbers and clears the rest. Conversions to or from checkbox, date and
+        datetime are refused (Salesforce warns they lose data). SystemModstamp is untouched.
         """
         with self.lock:
             sdef = self._sobject(sobject)
