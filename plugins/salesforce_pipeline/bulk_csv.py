@@ -81,7 +81,9 @@ def bulk_page_chunks(content: bytes, fields: Sequence[str], chunk_size: int) -> 
                 yield ColumnChunk(len(frame), _frame_columns(frame, fields, position_of))
 
 
-def _frame_columns(frame: pd.DataFrame, fields: Sequence[str], position_of: dict[str, int]):
+def _frame_columns(
+    frame: pd.DataFrame, fields: Sequence[str], position_of: dict[str, int]
+) -> dict[str, Sequence[Any]]:
     import numpy as np
 
     columns: dict[str, Sequence[Any]] = {}
@@ -155,6 +157,7 @@ class _RowScan:
         self.rows = 0
 
     def block(self, start: int) -> None:
+        """Check the quotes and line ends of the block at `start`, and count the rows it ends."""
         import numpy as np
 
         block = self.data[start : start + _SCAN_BLOCK]
@@ -174,6 +177,7 @@ class _RowScan:
         )
 
     def finish(self) -> int:
+        """Check the row the page ends in (it may have no line end); return the rows counted."""
         if self.quotes_odd:
             raise _malformed("it ends inside a quoted field")
         last_is_blank = self.carried_bytes == 0 or (self.carried_bytes == 1 and self.data[-1] == _CR)

@@ -64,7 +64,7 @@ class ChunkBuffer:
                 self._pending[0] = ColumnChunk(page.count - wanted, tail)
                 taken += wanted
         self._count -= size
-        columns = {
+        columns: dict[str, Sequence[Any]] = {
             name: list(itertools.chain.from_iterable(part.columns[name] for part in parts))
             for name in self.fields
         }

@@ -58,6 +58,7 @@ def valid_ids(values: Sequence[Any], key_prefix: str | None = None) -> np.ndarra
     if None in values or not _all_strings(values):
         values = [value if type(value) is str else "" for value in values]
     valid = np.fromiter(map(len, values), dtype=np.intp, count=count) == _ID_LENGTH
+    codes: np.ndarray
     try:  # Text that is not ASCII cannot be an Id; as code points it is reported like any other.
         codes = np.array(values, dtype=f"S{_ID_LENGTH}").view(np.uint8).reshape(count, _ID_LENGTH)
     except UnicodeEncodeError:
@@ -82,8 +83,8 @@ def _ids(values: Sequence[Any], api_name: str, key_prefix: str | None) -> Conver
     if None in values:
         valid[[position for position, value in enumerate(values) if value is None]] = True  # null is no Id
     problems = {
-        int(position): f"{api_name}: {values[position]!r} is not a valid Salesforce Id"
-        for position in np.flatnonzero(~valid)
+        position: f"{api_name}: {values[position]!r} is not a valid Salesforce Id"
+        for position in map(int, np.flatnonzero(~valid))
     }
     if not problems:
         return list(values), {}

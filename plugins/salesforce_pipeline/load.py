@@ -75,7 +75,13 @@ class ObjectLoad:
     @property
     def mode(self) -> str:
         """The way into the table the load is on: "direct" or "guarded"."""
-        return self._way.mode if self._way else "not begun"
+        return self._chosen.mode
+
+    @property
+    def _chosen(self) -> DirectCopy | GuardedUpsert:
+        if self._way is None:
+            raise RuntimeError("ObjectLoad.begin() chooses the way into the table; call it first")
+        return self._way
 
     def begin(self) -> None:
         """Wait for any other load of this object, then choose the way into its table."""
@@ -106,7 +112,7 @@ class ObjectLoad:
                 self.spec.name,
             )
             self._way = GuardedUpsert.after_direct_copy(self.target)
-        written = self._way.write(prepared)
+        written = self._chosen.write(prepared)
         self.staged += prepared.rows
         self.upserted += written
         return written
@@ -141,15 +147,15 @@ class ObjectLoad:
         Guarded: every extracted Id must be in the table at its extracted SystemModstamp or a
         newer one. Direct: the table was empty, so it must hold exactly the rows COPYed.
         """
-        return self._way.verification_problem()
+        return self._chosen.verification_problem()
 
     def mark_missing_as_deleted(self, extraction_started_at: datetime) -> int:
         """Full refresh: flag rows whose Id Salesforce no longer has at all; returns how many."""
-        return self._way.mark_missing_as_deleted(extraction_started_at)
+        return self._chosen.mark_missing_as_deleted(extraction_started_at)
 
     def extracted_id_count(self) -> int:
         """Distinct Ids loaded by this run (rejected records are not among them)."""
-        return self._way.extracted_id_count()
+        return self._chosen.extracted_id_count()
 
     def count_live_rows(self) -> int:
         """Rows of the table not marked deleted, as this transaction sees them."""

@@ -51,7 +51,7 @@ class RestColumnDecoder:
     def __call__(self, content: bytes) -> tuple[ColumnChunk, bool, str | None]:
         """A page's body as ``(columns, done, nextRecordsUrl)``; ValueError when it is broken."""
         try:
-            page = self._decoder.decode(content)
+            page: Any = self._decoder.decode(content)  # a QueryPage, a struct made at run time
         except self._decode_error:
             return self._plain(content)
         # One C-level map per field: no tuple or dict per record.

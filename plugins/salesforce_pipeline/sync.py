@@ -260,7 +260,9 @@ def _plan(run: _LoadRun) -> extract.FieldPlan:
     return plan
 
 
-def _write_chunks(run: _LoadRun, chunks: Iterator[ColumnChunk], plan: extract.FieldPlan, loader) -> None:
+def _write_chunks(
+    run: _LoadRun, chunks: Iterator[ColumnChunk], plan: extract.FieldPlan, loader: load.ObjectLoad
+) -> None:
     """Transform each chunk and hand it to the loader; count what was rejected, dropped, deleted."""
     spec, summary = run.request.spec, run.summary
     # The database side of each chunk runs in a writer thread while this thread extracts

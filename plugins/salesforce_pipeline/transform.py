@@ -130,9 +130,9 @@ def _convert(
         for position, reason in problems.items():
             problems_by_row.setdefault(position, []).append(reason)
     for required in REQUIRED_FIELDS:
-        values = raw_columns.get(required)
-        if values is not None and None in values:
-            for position, value in enumerate(values):
+        required_values = raw_columns.get(required)
+        if required_values is not None and None in required_values:
+            for position, value in enumerate(required_values):
                 if value is None:
                     problems_by_row.setdefault(position, []).append(f"{required}: missing")
     return converted, problems_by_row
