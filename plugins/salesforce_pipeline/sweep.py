@@ -5,7 +5,8 @@ later than that lookback, a delete that fell outside every window, a row changed
 warehouse by hand: none of them is in any window. On its cadence (setting `sweep`: daily,
 weekly, off) the sweep lists `Id, SystemModstamp, IsDeleted` of every record (queryAll; Bulk 2.0
 above `bulk_threshold`), compares the list with the table in one query, re-reads only the
-records that differ (by Id, ~300 per query) through the guarded upsert, and marks rows whose Id
+records that differ (by Id, ~300 per query) through the load's way in (the guarded upsert; a
+table the sweep finds empty is filled by COPY, as a first load is), and marks rows whose Id
 Salesforce no longer lists at all as deleted. No full refresh, and its API calls are budgeted
 like a load's.
 
