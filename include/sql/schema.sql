@@ -120,5 +120,31 @@ CREATE TABLE IF NOT EXISTS {schema}.load_rejects (
     rejected_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- The Salesforce fields each table carries, as describe last showed them: how a run tells a field
+-- that appeared, disappeared or changed type (schema_drift.py). A field that disappears keeps its
+-- row (present = false) and its column, values and all.
+CREATE TABLE IF NOT EXISTS {schema}.field_catalog (
+    sobject      text NOT NULL,
+    field        text NOT NULL,
+    column_name  text NOT NULL,
+    kind         text NOT NULL,                -- the pipeline's kind (text, numeric, datetime...)
+    salesforce_type text NOT NULL,             -- describe's type (string, double, picklist...)
+    calculated   boolean NOT NULL DEFAULT false,  -- a formula or roll-up field
+    present      boolean NOT NULL DEFAULT true,
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (sobject, field)
+);
+-- Every change of a table's fields, once: added (and back-filled), removed, retyped (and widened).
+CREATE TABLE IF NOT EXISTS {schema}.schema_changes (
+    change_id    bigserial PRIMARY KEY,
+    org          text NOT NULL,
+    sobject      text NOT NULL,
+    field        text NOT NULL,
+    column_name  text NOT NULL,
+    change       text NOT NULL,                -- added | removed | retyped | restored
+    detail       text,
+    changed_at   timestamptz NOT NULL DEFAULT now(),
+    dag_run_id   text NOT NULL
+);
 -- The catalog's record of which version of this file the schema is at (see schema_state.sql).
 COMMENT ON TABLE {schema}.load_audit IS %(version)s;

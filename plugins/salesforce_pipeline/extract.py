@@ -91,6 +91,8 @@ def plan_fields(
     describe: Mapping[str, Any],
     extra_fields: Sequence[str],
     describe_related: Callable[[str], Mapping[str, Any]],
+    *,
+    all_fields: bool = False,
 ) -> FieldPlan:
     """Check the field list against describe before anything is extracted.
 
@@ -117,7 +119,9 @@ def plan_fields(
 
     extra_columns: list[tuple[str, str]] = []
     default_columns = {snake_case(n) for n in spec.default_fields}
-    for name in extra_fields:
+    if all_fields:
+        extra_fields = [*extra_fields, *every_other_field(spec, describe)]
+    for name in dict.fromkeys(extra_fields):
         if not is_soql_identifier(name):
             raise SettingsError(f"{name!r} is not a SOQL field name")
         if name in selected:
@@ -170,6 +174,25 @@ def _describe_path(spec, name, by_name, describe_related) -> Mapping[str, Any]:
             "visible to the integration user"
         )
     return described
+
+
+# Not one column each: a compound field's components are fields of their own (BillingCity...), and
+# base64 content (attachments) can only be read one record at a time.
+UNEXTRACTABLE_TYPES = frozenset({"address", "location", "base64"})
+
+
+def every_other_field(spec: ObjectSpec, describe: Mapping[str, Any]) -> list[str]:
+    """The fields describe shows besides the object's defaults (setting ``fields: "all"``): every
+    one the integration user can read, except compound and base64 fields, and except one whose
+    column a default field already uses."""
+    taken = {snake_case(name) for name in spec.default_fields}
+    return [
+        described["name"]
+        for described in describe.get("fields", [])
+        if described.get("type") not in UNEXTRACTABLE_TYPES
+        and described["name"] not in spec.default_fields
+        and snake_case(described["name"]) not in taken
+    ]
 
 
 def build_soql(spec: ObjectSpec, fields: Sequence[str], window: Window) -> str:

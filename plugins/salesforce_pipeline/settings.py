@@ -18,6 +18,8 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "statement_timeout_seconds": 3600,
       "object_lock_wait_seconds": 3600,
       "sweep": "weekly",
+      "fields": {"Account": "default", "Contact": "default"},
+      "calculated_refresh": "daily",
       "extra_fields": {"Account": ["Health_Score__c", "Tier__c"], "Contact": ["Account.Name"]},
       "max_active_loads": 2,
       "pool": "default_pool",
@@ -125,6 +127,10 @@ RULES: dict[str, Rule] = {
     "max_active_loads": Rule(int, 1, 16, " (object loads of one org at once)"),
 }
 SWEEP_CADENCES = ("daily", "weekly", "off")
+# "default": the documented field list of objects.py (plus extra_fields); "all": every field
+# describe shows the integration user, new ones included as they appear (schema_drift.py).
+FIELD_CHOICES = ("default", "all")
+CALCULATED_REFRESH_CADENCES = ("daily", "weekly", "off")
 # Airflow's own rule for a connection id (airflow.models.connection.RE_SANITIZE_CONN_ID and
 # CONN_ID_MAX_LEN), matched whole: Airflow's `$` would also let a trailing newline through.
 _CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
@@ -152,6 +158,10 @@ class PipelineSettings:
     statement_timeout_seconds: float = 3600.0
     object_lock_wait_seconds: float = 3600.0
     sweep: str = "weekly"
+    # Per object: "default" or "all" (a plain "all" in the Variable applies to every object).
+    fields: Mapping[str, str] = field(default_factory=lambda: dict.fromkeys(OBJECTS, "default"))
+    # How often formula and roll-up fields (describe's `calculated`) are read again.
+    calculated_refresh: str = "daily"
     extra_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Read when the DAG file is parsed: concurrent object loads of one org, and the Airflow pool
     # that caps extraction across all orgs.
@@ -163,6 +173,10 @@ class PipelineSettings:
     org: str = "default"
     schema: str = "salesforce"
     enabled: bool = True
+
+    def all_fields(self, sobject: str) -> bool:
+        """Whether every field describe shows is extracted for ``sobject`` (setting ``fields``)."""
+        return self.fields.get(sobject, "default") == "all"
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], **org: Any) -> PipelineSettings:
@@ -216,10 +230,44 @@ def validate(
             f"{where}sweep must be one of {list(SWEEP_CADENCES)} (how often the drift sweep runs), "
             f"got {_shown(values['sweep'])}; or remove it for the default {defaults['sweep']!r}"
         )
+    if "calculated_refresh" in values and values["calculated_refresh"] not in CALCULATED_REFRESH_CADENCES:
+        problems.append(
+            f"{where}calculated_refresh must be one of {list(CALCULATED_REFRESH_CADENCES)} (how often formula "
+            f"and roll-up fields are read again), got {_shown(values['calculated_refresh'])}; or remove it "
+            f"for the default {defaults['calculated_refresh']!r}"
+        )
+    if "fields" in values:
+        values["fields"], field_problems = _validate_fields(values["fields"], where)
+        problems += field_problems
     if "extra_fields" in values:
         values["extra_fields"], extra_problems = _validate_extra_fields(values["extra_fields"], where)
         problems += extra_problems
     return values, problems
+
+
+def _validate_fields(raw: Any, where: str = "") -> tuple[dict[str, str], list[str]]:
+    where = f"{where}fields"
+    if isinstance(raw, str) and raw in FIELD_CHOICES:
+        return dict.fromkeys(OBJECTS, raw), []
+    if not isinstance(raw, Mapping):
+        return {}, [
+            f"{where} must be {' or '.join(map(repr, FIELD_CHOICES))}, or map an object name to one of "
+            f'them (e.g. {{"Contact": "all"}}), got {_shown(raw)}'
+        ]
+    result = dict.fromkeys(OBJECTS, "default")
+    problems = []
+    for sobject, choice in raw.items():
+        if sobject not in OBJECTS:
+            problems.append(
+                f"{where} names object {_shown(sobject)}; this pipeline extracts {sorted(OBJECTS)}"
+            )
+        elif choice not in FIELD_CHOICES:
+            problems.append(
+                f"{where}.{sobject} must be {' or '.join(map(repr, FIELD_CHOICES))}, got {_shown(choice)}"
+            )
+        else:
+            result[sobject] = choice
+    return result, problems
 
 
 def _unknown_setting_problems(raw: Mapping[str, Any], known: Mapping[str, Any], where: str = "") -> list[str]:

@@ -191,7 +191,13 @@ def run_sweep(
 def _sweep(run: _SweepRun, extra_fields: tuple[str, ...]) -> None:
     spec, settings, hook, conn, summary = run.spec, run.settings, run.hook, run.conn, run.summary
     tenancy.check_organization(conn, settings, hook.organization_id)
-    plan = extract.plan_fields(spec, hook.describe_object(spec.name), extra_fields, hook.describe_object)
+    plan = extract.plan_fields(
+        spec,
+        hook.describe_object(spec.name),
+        extra_fields,
+        hook.describe_object,
+        all_fields=settings.all_fields(spec.name),
+    )
     if plan.extra_columns:
         warehouse.add_missing_columns(conn, settings.schema, spec.table, plan.extra_columns, run.waits)
     count_soql = extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW)

@@ -13,7 +13,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from salesforce_pipeline import audit, budget, extract, load, reconcile, tenancy, warehouse
+from salesforce_pipeline import (
+    audit,
+    budget,
+    column_refresh,
+    extract,
+    load,
+    reconcile,
+    schema_drift,
+    tenancy,
+    warehouse,
+)
 from salesforce_pipeline.column_chunk import ColumnChunk
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.objects import ObjectSpec
@@ -56,6 +66,7 @@ class SyncSummary:
     deleted: int = 0
     rejected: int = 0
     duplicates: int = 0
+    backfilled: int = 0  # existing rows whose new fields' columns were filled (schema_drift.py)
     api_calls: int = 0
     api_usage: str | None = None
     salesforce_count: int | None = None
@@ -102,6 +113,7 @@ class _LoadRun:
     extracted_at: datetime
     waits: warehouse.Waits
     calls_before: int
+    drift: schema_drift.Drift | None = None
 
 
 def _usage_text(hook: SalesforcePipelineHook) -> str | None:
@@ -229,6 +241,36 @@ def _load(run: _LoadRun) -> None:
     _write_chunks(run, _chunks(hook, soql, plan.fields, method, settings, progress, bulk), plan, loader)
     summary.extracted = progress.records
     _verify_and_commit(run, loader)
+    _settle_schema(run, plan)
+
+
+def _settle_schema(run: _LoadRun, plan: extract.FieldPlan) -> None:
+    """Fill the columns of fields that appeared, for every existing row, then record the changes.
+
+    A full refresh read every field of every record already. A failure here leaves the committed
+    load as it is and the catalog unchanged, so the next run fills the columns again.
+    """
+    drift, request = run.drift, run.request
+    if drift is None:
+        return
+    spec, settings = request.spec, request.settings
+    if drift.to_fill and not run.full_refresh:
+        fields = [f.field for f in drift.to_fill]
+        log.info("%s: filling new field(s) %s for every existing row", spec.name, ", ".join(fields))
+        result = column_refresh.refresh_columns(
+            run.hook, run.conn, settings, spec, fields, plan.kinds, live_only=False, waits=run.waits
+        )
+        run.summary.backfilled = result.updated
+        log.info(
+            "%s: new field(s) %s read for %d records (%s, %d API calls); %d rows filled",
+            spec.name,
+            ", ".join(fields),
+            result.read,
+            result.method,
+            result.api_calls,
+            result.updated,
+        )
+    schema_drift.record(run.conn, settings, spec, drift, request.dag_run_id, first_load=run.full_refresh)
 
 
 def _plan(run: _LoadRun) -> extract.FieldPlan:
@@ -238,12 +280,16 @@ def _plan(run: _LoadRun) -> extract.FieldPlan:
     # The login must reach this org's own Salesforce org before anything is read or written.
     tenancy.check_organization(conn, settings, hook.organization_id)
     # Everything that can be wrong with the configuration fails here, before any extraction.
+    describe = hook.describe_object(spec.name)
     plan = extract.plan_fields(
         spec,
-        hook.describe_object(spec.name),
+        describe,
         settings.extra_fields.get(spec.name, ()),
         hook.describe_object,
+        all_fields=settings.all_fields(spec.name),
     )
+    # Before any column is added: what is new is what the catalog (or the table) lacks.
+    run.drift = schema_drift.prepare(conn, settings, spec, plan, describe, run.waits)
     for hidden in plan.hidden_defaults:
         log.warning(
             "%s.%s is not visible to the integration user (field-level security or edition); it is left "

@@ -184,11 +184,13 @@ def sync_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any) 
 
 
 def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any) -> dict[str, Any]:
-    """Compare the whole object with the warehouse and re-read what differs, when a sweep is due."""
+    """When due, compare the whole object with the warehouse and re-read what differs (setting
+    ``sweep``), and read its formula and roll-up fields again (setting ``calculated_refresh``)."""
     from datetime import UTC, datetime
 
     from airflow.sdk.exceptions import AirflowSkipException
 
+    from salesforce_pipeline.calculated import refresh_calculated, refresh_due
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
     from salesforce_pipeline.sweep import run_sweep, sweep_due
 
@@ -197,32 +199,55 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
         settings = _settings(org, context, sobject)
         conn = warehouse_connection(settings.postgres_conn_id, settings)
         hook = None
+        result: dict[str, Any] = {}
         try:
-            if not sweep_due(conn, settings.schema, sobject, settings.sweep, datetime.now(UTC)):
+            now = datetime.now(UTC)
+            sweep_now = sweep_due(conn, settings.schema, sobject, settings.sweep, now)
+            refresh_now = refresh_due(conn, settings.schema, sobject, settings.calculated_refresh, now)
+            if not (sweep_now or refresh_now):
                 raise AirflowSkipException(
-                    f"{sobject}: no sweep due (setting sweep={settings.sweep!r}; see "
-                    f"{settings.schema}.load_audit, mode 'sweep')"
+                    f"{sobject}: no sweep due (setting sweep={settings.sweep!r}) and no refresh of calculated "
+                    f"fields due (setting calculated_refresh={settings.calculated_refresh!r}); see "
+                    f"{settings.schema}.load_audit, modes 'sweep' and 'calculated_refresh'"
                 )
             hook = SalesforcePipelineHook(salesforce_conn_id=settings.salesforce_conn_id)
-            summary = run_sweep(
-                object_spec(sobject),
-                settings,
-                hook,
-                conn,
-                dag_run_id=context["run_id"],
-                extra_fields=settings.extra_fields.get(sobject, ()),
-                try_number=getattr(context.get("ti"), "try_number", None),
-            )
+            try_number = getattr(context.get("ti"), "try_number", None)
+            if sweep_now:
+                summary = run_sweep(
+                    object_spec(sobject),
+                    settings,
+                    hook,
+                    conn,
+                    dag_run_id=context["run_id"],
+                    extra_fields=settings.extra_fields.get(sobject, ()),
+                    try_number=try_number,
+                )
+                result.update(summary.as_dict())
+                _describe_asset_event(
+                    context,
+                    settings,
+                    sobject,
+                    mode="sweep",
+                    differences=summary.differences,
+                    written=summary.written,
+                )
+            if refresh_now:
+                calculated = refresh_calculated(
+                    object_spec(sobject),
+                    settings,
+                    hook,
+                    conn,
+                    dag_run_id=context["run_id"],
+                    try_number=try_number,
+                )
+                result["calculated_refresh"] = calculated.as_dict()
         except SalesforcePipelineError as exc:
             _reraise(exc, org)
         finally:
             conn.close()
             if hook is not None:
                 hook.log_api_usage()
-        _describe_asset_event(
-            context, settings, sobject, mode="sweep", differences=summary.differences, written=summary.written
-        )
-        return summary.as_dict()
+        return result
 
 
 def _data_interval(context: dict[str, Any], org: str) -> tuple[Any, Any]:

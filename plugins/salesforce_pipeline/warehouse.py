@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 #: Written into the catalog (a comment on load_audit) by schema.sql; bump it with every change
 #: to schema.sql, so existing warehouses get the change on their next run.
-SCHEMA_VERSION = "salesforce_pipeline schema 3: attempts record their sessions (fencing)"
+SCHEMA_VERSION = "salesforce_pipeline schema 4: field catalog and schema changes (drift)"
 # A DDL statement that cannot get its lock within lock_timeout is tried again this many times,
 # waiting a little longer each time, before the run gives up (and Airflow retries the task).
 DDL_ATTEMPTS = 5
@@ -260,6 +260,11 @@ def _wide_enough_varchar(actual: str, kind: str | None) -> bool:
     return match is not None and kind == "id" and int(match.group(1)) >= 18
 
 
+def holds(actual: str, kind: str) -> bool:
+    """Whether a column of type ``actual`` holds every value of ``kind``."""
+    return actual in _HOLDS[kind] or _wide_enough_varchar(actual, kind)
+
+
 def column_problems(
     table: str, catalog: Sequence[tuple[str, str, bool, bool]], kinds: dict[str, str]
 ) -> list[str]:
@@ -278,9 +283,9 @@ def column_problems(
             problems.append(f"column {column} is missing (it is created by the pipeline; was it dropped?)")
             continue
         actual = by_name[column][0]
-        holds = _HOLDS[kind] if kind else (_LINEAGE_TYPES[column],)
+        holding = _HOLDS[kind] if kind else (_LINEAGE_TYPES[column],)
         wanted = postgres_type(kind) if kind else _LINEAGE_TYPES[column]
-        if actual not in holds and not _wide_enough_varchar(actual, kind):
+        if actual not in holding and not _wide_enough_varchar(actual, kind):
             problems.append(
                 f"column {column} is {actual}, which cannot hold every value the pipeline writes there "
                 f"({wanted}); widen it: ALTER TABLE {table} ALTER COLUMN {column} TYPE {wanted}"

@@ -81,12 +81,13 @@ class Pipeline:
     def rows(self, table: str) -> dict[str, dict[str, Any]]:
         return warehouse_rows(self.warehouse_url, table)
 
-    def mismatches(self, sobject: str, **kwargs: Any) -> list[str]:
-        """Differences between the emulator's records (deleted ones included) and the table."""
+    def mismatches(self, sobject: str, describe: Any = None, **kwargs: Any) -> list[str]:
+        """Differences between the emulator's records (deleted ones included) and the table
+        (typed by `describe`: the object's standard describe unless a test's fields need the org's)."""
         from salesforce_emulator.schema import SCHEMA, describe_sobject
         from salesforce_pipeline.objects import OBJECTS
 
-        describe = describe_sobject(SCHEMA[sobject], "62.0", frozenset())
+        describe = describe or describe_sobject(SCHEMA[sobject], "62.0", frozenset())
         return mismatches(
             sobject,
             self.emulator.org.snapshot(sobject),
