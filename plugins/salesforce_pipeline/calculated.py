@@ -87,14 +87,8 @@ def refresh_calculated(
     """Re-read the object's selected calculated fields and update the rows whose values changed."""
     waits = warehouse.Waits.from_settings(settings)
     summary = CalculatedSummary(sobject=spec.name)
-    describe = hook.describe_object(spec.name)
-    plan = extract.plan_fields(
-        spec,
-        describe,
-        settings.extra_fields.get(spec.name, ()),
-        hook.describe_object,
-        all_fields=settings.all_fields(spec.name),
-    )
+    plan = extract.plan_for(spec, settings, hook)
+    describe = hook.describe_object(spec.name)  # cached by the hook
     columns = {name for name, *_ in warehouse.table_columns(conn, settings.schema, spec.table)}
     fields = [
         f

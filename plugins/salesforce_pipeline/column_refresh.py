@@ -86,9 +86,14 @@ def refresh_columns(
                 )
             )
             copy = sql_template("copy_from_stdin.sql", table=_stage(), columns=_ids(columns)).as_string(cur)
-            for chunk in _chunks(
-                hook, soql, read_fields, settings, result.method, count, allowed, calls_before
-            ):
+            progress = extract.Progress(f"{spec.name} re-read")
+            job = (
+                _bulk_limits(hook, settings, count, allowed, calls_before) if result.method == "bulk2" else {}
+            )
+            chunks = extract.chunks(
+                hook, soql, read_fields, method=result.method, settings=settings, progress=progress, **job
+            )
+            for chunk in chunks:
                 transformed = transform_columns(chunk, read_fields, kinds, key_prefix=spec.key_prefix)
                 result.read += chunk.count
                 result.rejected += len(transformed.rejects)
@@ -106,30 +111,13 @@ def refresh_columns(
     return result
 
 
-def _chunks(hook, soql, fields, settings, method, count, allowed, calls_before) -> Any:
-    progress = extract.Progress("re-read")
-    if method == "bulk2":
-        pages = extract.bulk_page_calls(count, settings.bulk_page_size)
-        spent = hook.api_calls - calls_before
-        return extract.bulk_chunks(
-            hook,
-            soql,
-            fields,
-            chunk_size=settings.chunk_size,
-            page_size=settings.bulk_page_size,
-            poll_seconds=settings.bulk_poll_seconds,
-            progress=progress,
-            max_polls=max(1, allowed - spent - 2 - pages),
-            max_wait=settings.bulk_max_wait_seconds,
-        )
-    return extract.rest_chunks(
-        hook,
-        soql,
-        fields,
-        chunk_size=settings.chunk_size,
-        batch_size=settings.rest_batch_size,
-        progress=progress,
-    )
+def _bulk_limits(
+    hook: SalesforcePipelineHook, settings: PipelineSettings, count: int, allowed: int, calls_before: int
+) -> dict[str, Any]:
+    """Polls within what the budget has left after the pages (no job to resume: a re-read is short)."""
+    pages = extract.bulk_page_calls(count, settings.bulk_page_size)
+    spent = hook.api_calls - calls_before
+    return {"max_polls": max(1, allowed - spent - 2 - pages), "max_wait": settings.bulk_max_wait_seconds}
 
 
 def _update(settings: PipelineSettings, spec: ObjectSpec, columns: Sequence[str]) -> Any:

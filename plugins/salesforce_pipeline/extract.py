@@ -21,7 +21,7 @@ from salesforce_pipeline.column_chunk import ChunkBuffer, ColumnChunk
 from salesforce_pipeline.objects import REQUIRED_FIELDS, ObjectSpec
 from salesforce_pipeline.prefetch import prefetched
 from salesforce_pipeline.rest_columns import RestColumnDecoder
-from salesforce_pipeline.settings import SettingsError, is_soql_identifier
+from salesforce_pipeline.settings import PipelineSettings, SettingsError, is_soql_identifier
 from salesforce_pipeline.transform import kind_for, postgres_type, snake_case
 
 if TYPE_CHECKING:
@@ -310,3 +310,47 @@ def bulk_chunks(
             page_records += chunk.count
             yield chunk
         progress.page(page_records)
+
+
+def plan_for(spec: ObjectSpec, settings: PipelineSettings, hook: SalesforcePipelineHook) -> FieldPlan:
+    """The object's field plan under the settings (``fields``, ``extra_fields``), from describe."""
+    return plan_fields(
+        spec,
+        hook.describe_object(spec.name),
+        settings.extra_fields.get(spec.name, ()),
+        hook.describe_object,
+        all_fields=settings.all_fields(spec.name),
+    )
+
+
+def chunks(
+    hook: SalesforcePipelineHook,
+    soql: str,
+    fields: Sequence[str],
+    *,
+    method: str,
+    settings: PipelineSettings,
+    progress: Progress,
+    **job_options: Any,
+) -> Iterator[ColumnChunk]:
+    """The query's records as column chunks, by REST pages or a Bulk 2.0 job (``method``), sized
+    by the settings; ``job_options`` go to the Bulk job (see `bulk_chunks`)."""
+    if method == "bulk2":
+        return bulk_chunks(
+            hook,
+            soql,
+            fields,
+            chunk_size=settings.chunk_size,
+            page_size=settings.bulk_page_size,
+            poll_seconds=settings.bulk_poll_seconds,
+            progress=progress,
+            **job_options,
+        )
+    return rest_chunks(
+        hook,
+        soql,
+        fields,
+        chunk_size=settings.chunk_size,
+        batch_size=settings.rest_batch_size,
+        progress=progress,
+    )

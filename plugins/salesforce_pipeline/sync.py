@@ -238,7 +238,10 @@ def _load(run: _LoadRun) -> None:
         else {}
     )
     progress = extract.Progress(spec.name)
-    _write_chunks(run, _chunks(hook, soql, plan.fields, method, settings, progress, bulk), plan, loader)
+    chunks = extract.chunks(
+        hook, soql, plan.fields, method=method, settings=settings, progress=progress, **bulk
+    )
+    _write_chunks(run, chunks, plan, loader)
     summary.extracted = progress.records
     _verify_and_commit(run, loader)
     _settle_schema(run, plan)
@@ -280,14 +283,8 @@ def _plan(run: _LoadRun) -> extract.FieldPlan:
     # The login must reach this org's own Salesforce org before anything is read or written.
     tenancy.check_organization(conn, settings, hook.organization_id)
     # Everything that can be wrong with the configuration fails here, before any extraction.
-    describe = hook.describe_object(spec.name)
-    plan = extract.plan_fields(
-        spec,
-        describe,
-        settings.extra_fields.get(spec.name, ()),
-        hook.describe_object,
-        all_fields=settings.all_fields(spec.name),
-    )
+    plan = extract.plan_for(spec, settings, hook)
+    describe = hook.describe_object(spec.name)  # cached by the hook: no second call
     # Before any column is added: what is new is what the catalog (or the table) lacks.
     run.drift = schema_drift.prepare(conn, settings, spec, plan, describe, run.waits)
     for hidden in plan.hidden_defaults:
@@ -403,25 +400,3 @@ def _finish_audit(run: _LoadRun, *, status: str, error: str | None) -> None:
         log.warning("%s: could not record the load's outcome in its load_audit table", summary.sobject)
         if status == "success":
             raise
-
-
-def _chunks(hook, soql, fields, method, settings, progress, bulk) -> Iterator[ColumnChunk]:
-    if method == "bulk2":
-        return extract.bulk_chunks(
-            hook,
-            soql,
-            fields,
-            chunk_size=settings.chunk_size,
-            page_size=settings.bulk_page_size,
-            poll_seconds=settings.bulk_poll_seconds,
-            progress=progress,
-            **bulk,
-        )
-    return extract.rest_chunks(
-        hook,
-        soql,
-        fields,
-        chunk_size=settings.chunk_size,
-        batch_size=settings.rest_batch_size,
-        progress=progress,
-    )
