@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test mutations demo airflow airflow-status browser bench bench-orgs bench-emulator db down clean lock
+.PHONY: help install lint format test mutations demo airflow airflow-status browser bench bench-orgs bench-calculated bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
@@ -17,6 +17,7 @@ help:
 	@echo "make browser   install chromium + playwright for the browser test of the UI"
 	@echo "make bench     the performance benchmark (not part of make test)"
 	@echo "make bench-orgs only the many-orgs row of make bench: 50 small orgs through a real scheduler"
+	@echo "make bench-calculated only the formula-refresh row of make bench (1,000,000 Contacts)"
 	@echo "make mutations remove each protection once: a test must fail without it (0 survivors)"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
@@ -83,10 +84,15 @@ browser: $(STAMP)
 bench: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/pipeline_bench.py $(BENCH_ARGS)
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/orgs_bench.py $(ORGS_BENCH_ARGS)
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/calculated_bench.py $(CALCULATED_BENCH_ARGS)
 
 # The many-orgs row alone: a real Airflow, so 50 orgs take a few minutes on 2 cores.
 bench-orgs: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/orgs_bench.py $(ORGS_BENCH_ARGS)
+
+# Only the calculated-fields row: a refresh of formula fields next to a full refresh (1M Contacts).
+bench-calculated: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/calculated_bench.py $(CALCULATED_BENCH_ARGS)
 
 bench-emulator: $(STAMP)
 	@$(PY) bench/emulator_bench.py $(BENCH_ARGS)
