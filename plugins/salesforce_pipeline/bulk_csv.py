@@ -30,9 +30,10 @@ def bulk_page_records(content: bytes) -> int:
     """Check a received results page and return how many records it holds.
 
     Records are the rows after the header; blank lines are not records. Raises
-    UnicodeDecodeError when the page is not UTF-8, and ValueError naming the problem when it is
-    not CSV records of exactly the header's number of fields each (a page cut short or garbled
-    looks like that). A page without a header row holds no records.
+    UnicodeDecodeError when the page is not UTF-8, and ValueError whose message is the problem
+    ("a row has 2 fields, the header has 3", "it ends inside a quoted field", ...) when it is not
+    CSV records of exactly the header's number of fields each: what a page cut short or garbled
+    looks like. A page without a header row holds no records.
     """
     _check_utf8(content)
     header = _header(content)
@@ -126,7 +127,8 @@ def _header(content: bytes) -> list[str] | None:
 
 
 def _malformed(problem: str) -> ValueError:
-    return ValueError(f"Bulk API 2.0 result page is malformed: {problem} (truncated download?)")
+    # The problem alone: the caller says which page it was, and what it does about it.
+    return ValueError(problem)
 
 
 def _count_rows(content: bytes, width: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import re
 
 import pytest
 
@@ -78,9 +79,8 @@ def test_bulk_pages_are_cut_into_chunks_of_the_chunk_size():
 )
 def test_a_malformed_page_is_refused_by_the_check_the_hook_makes(page, problem):
     # pandas' reader alone would pad the short row, drop the extra field and join the junk.
-    with pytest.raises(ValueError, match=r"Bulk API 2\.0 result page is malformed") as raised:
+    with pytest.raises(ValueError, match=re.escape(problem)):
         bulk_csv.bulk_page_records(page.encode())
-    assert problem in str(raised.value)
 
 
 @pytest.mark.parametrize(
