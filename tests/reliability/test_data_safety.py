@@ -244,3 +244,29 @@ def test_a_record_committed_late_is_in_the_warehouse_after_the_next_sweep(pipeli
     )
     assert "1 missing (committed late or never loaded)" in sweep["count_note"]
     assert sweep["live_difference"] == 0
+
+
+def test_rows_that_vanish_during_a_load_fail_it_before_commit_and_change_nothing(pipeline, sf_emulator):
+    """A trigger someone put on the table silently drops some writes: the load's verification
+    finds extracted records missing, so nothing of that load is committed."""
+    org = sf_emulator.org
+    assert pipeline.run(DAY).state == "success"
+    before = pipeline.rows("contact")
+    contacts = [r for r in org.snapshot("Contact") if not r["IsDeleted"]]
+    for contact in contacts[:5]:
+        org.update("Contact", contact["Id"], {"Title": "Vanishes"})
+    org.update("Contact", contacts[5]["Id"], {"Title": "Stays"})
+    pipeline.execute(
+        "CREATE FUNCTION salesforce.drop_vanishing() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN IF NEW.title = 'Vanishes' THEN RETURN NULL; END IF; RETURN NEW; END $$; "
+        "CREATE TRIGGER drop_vanishing BEFORE INSERT OR UPDATE ON salesforce.contact "
+        "FOR EACH ROW EXECUTE FUNCTION salesforce.drop_vanishing();"
+    )
+    dag_run = pipeline.run(NEXT_DAY, objects=["Contact"])
+    assert states(dag_run)["sync_contact"] == "failed"
+    assert pipeline.rows("contact") == before  # not even the record that would have stayed
+    failed = [a for a in pipeline.audit() if a["sobject"] == "Contact" and a["status"] == "failed"]
+    assert failed
+    assert "missing" in failed[-1]["error"].lower() or "not in" in failed[-1]["error"].lower(), failed[-1][
+        "error"
+    ]

@@ -25,9 +25,71 @@ SAFETY = "tests/reliability/test_data_safety.py::"
 HOOK = "tests/plugins/salesforce_pipeline/hooks/test_salesforce.py::"
 TRANSPORT = "tests/plugins/salesforce_pipeline/hooks/test_transport.py::"
 FAULTS = "tests/reliability/test_fault_matrix.py::"
+DAG = "tests/dags/test_salesforce_to_postgres.py::"
+DRIFT = "tests/dags/test_schema_drift.py::"
 LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
 MUTATIONS = (
+    # ---- what keeps the warehouse right: guards, lookback, verification, rollback
+    Mutation(
+        "the upsert guard (an older version never overwrites a newer one)",
+        "include/sql/upsert_from_stage.sql",
+        "WHERE t.system_modstamp <= EXCLUDED.system_modstamp;",
+        ";",
+        (DAG + "test_a_backfill_of_an_older_day_never_overwrites_newer_data",),
+    ),
+    Mutation(
+        "the mark-missing guard (rows a newer run wrote stay live)",
+        "include/sql/mark_missing_deleted.sql",
+        "  AND t._extracted_at < %(extraction_started_at)s\n",
+        "",
+        (
+            "tests/plugins/salesforce_pipeline/test_load.py::test_a_full_refresh_leaves_a_row_a_newer_run_wrote_live",
+        ),
+    ),
+    Mutation(
+        "the lookback re-reads before the window",
+        "plugins/salesforce_pipeline/extract.py",
+        "    return Window(start=interval_start - lookback, end=interval_end)",
+        "    return Window(start=interval_start, end=interval_end)",
+        (DAG + "test_a_record_committed_late_inside_the_lookback_overlap_is_not_missed",),
+    ),
+    Mutation(
+        "loads verified before commit",
+        "plugins/salesforce_pipeline/sync.py",
+        "    problem = loader.verification_problem()",
+        "    problem = None",
+        (SAFETY + "test_rows_that_vanish_during_a_load_fail_it_before_commit_and_change_nothing",),
+    ),
+    Mutation(
+        "rollback on failure",
+        "plugins/salesforce_pipeline/sync.py",
+        "    _rollback(run.conn, spec.name)",
+        "    pass",
+        (FAULTS + "test_a_page_broken_on_every_try_fails_without_a_partial_chunk",),
+    ),
+    # ---- schema drift and calculated fields
+    Mutation(
+        "a new field's column filled for the existing rows",
+        "plugins/salesforce_pipeline/sync.py",
+        "    if drift.to_fill and not run.full_refresh:",
+        "    if False:",
+        (DRIFT + "test_a_field_added_in_salesforce_is_added_and_filled_for_every_existing_row",),
+    ),
+    Mutation(
+        "a retyped field's column widened",
+        "plugins/salesforce_pipeline/schema_drift.py",
+        "    if to_widen:",
+        "    if False:",
+        (DRIFT + "test_a_retyped_field_is_widened_and_its_values_stay_exact",),
+    ),
+    Mutation(
+        "a refresh rewrites only the rows that differ",
+        "include/sql/update_from_refresh_stage.sql",
+        "  AND ({differs});",
+        "  AND ({differs} OR true);",
+        (DRIFT + "test_changed_formula_values_are_refreshed_and_only_those_rows_rewritten",),
+    ),
     # ---- the hook: TLS, retries, refresh, masking (hooks/transport.py, hooks/salesforce.py)
     Mutation(
         "TLS certificates verified",

@@ -254,3 +254,16 @@ def test_verification_holds_an_id_noted_twice_to_its_newest_stamp(conn):
         problem = loader.verification_problem()
         assert (problem is not None and repr(account_id(1)) in problem) is lost, stored
     loader.rollback()
+
+
+def test_a_full_refresh_leaves_a_row_a_newer_run_wrote_live(conn):
+    """A record created after this refresh's extraction began is not in its extraction, yet is no
+    purge: the newer run that wrote it owns it (mark_missing_deleted.sql's _extracted_at guard)."""
+    run_load(conn, frame(rec(1, "a", T0)))
+    started = datetime.now(UTC)
+    run_load(conn, frame(rec(2, "created after the refresh began", T0 + timedelta(hours=1))), run_id="newer")
+    loader = begun(conn, "full", started)
+    write_frames(loader, frame(rec(1, "a", T0)))
+    assert loader.mark_missing_as_deleted(started) == 0
+    loader.commit()
+    assert [(r[0], r[6]) for r in rows(conn)] == [(account_id(1), False), (account_id(2), False)]
