@@ -99,6 +99,7 @@ def refresh_columns(
                 result.rejected += len(transformed.rejects)
                 payload = copy_bytes(transformed.frame, columns, (), encoding)
                 cur.copy_expert(copy, payload)
+            cur.execute(sql_template("analyze_table.sql", table=_stage()))
             lock_object(cur, f"{settings.schema}.{spec.table}", waits.object_lock_wait, waits.lock_timeout)
             cur.execute(_update(settings, spec, [snake_case(f) for f in fields]))
             result.updated = cur.rowcount

@@ -273,6 +273,7 @@ def _compare(run: _SweepRun, names: _SweepTables, loader: load.ObjectLoad) -> No
     """Count each kind of difference (the Ids to re-read are kept), and mark purged rows deleted."""
     summary, target = run.summary, loader.target.table
     with run.conn.cursor() as cur:
+        cur.execute(sql_template("analyze_table.sql", table=names.listed))
         cur.execute(sql_template("sweep_differences.sql", target=target, **names.identifiers))
         for reason, found in cur.fetchall():
             setattr(summary, reason, found)
