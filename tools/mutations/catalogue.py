@@ -66,7 +66,10 @@ MUTATIONS = (
         "plugins/salesforce_pipeline/sync.py",
         "    _rollback(run.conn, spec.name)",
         "    pass",
-        (FAULTS + "test_a_page_broken_on_every_try_fails_without_a_partial_chunk",),
+        (
+            "tests/plugins/salesforce_pipeline/test_performance_paths.py::"
+            "test_a_failed_load_leaves_nothing_on_its_connection_for_the_next_to_commit",
+        ),
     ),
     # ---- schema drift and calculated fields
     Mutation(

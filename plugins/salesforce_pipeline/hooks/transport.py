@@ -18,13 +18,10 @@ an API error does.
 
 from __future__ import annotations
 
-import email.utils
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_any
 from tenacity.stop import stop_base
 
@@ -38,6 +35,7 @@ from salesforce_pipeline.errors import (
     SalesforceQueryError,
     SalesforceTransientError,
 )
+from salesforce_pipeline.hooks.headers import parse_usage, retry_after
 from salesforce_pipeline.retry import Backoff
 
 if TYPE_CHECKING:
@@ -386,27 +384,3 @@ def _text(value: str | bytes) -> str:
 
 def _path_of(url: str) -> str:
     return "/" + url.split("://", 1)[-1].split("/", 1)[-1].split("?", 1)[0]
-
-
-def retry_after(response: requests.Response) -> float | None:
-    """Seconds a ``Retry-After`` header asks to wait (delta-seconds or an HTTP date), or None."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def parse_usage(header: str | None) -> tuple[int, int] | None:
-    """``(used, max)`` from a ``Sforce-Limit-Info`` header, via simple-salesforce's parser."""
-    if not header:
-        return None
-    usage = Salesforce.parse_api_usage(header).get("api-usage")
-    return (usage.used, usage.total) if usage is not None else None

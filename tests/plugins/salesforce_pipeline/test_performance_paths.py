@@ -395,3 +395,24 @@ def test_the_allowance_running_out_mid_extraction_loads_nothing(sf_emulator, hoo
     # hook takes for the error's usage figures (the fault's 403 carries no Sforce-Limit-Info)
     assert calls == 5
     assert error
+
+
+def test_a_failed_load_leaves_nothing_on_its_connection_for_the_next_to_commit(
+    hook_factory, conn, sf_emulator, monkeypatch
+):
+    """A caller that reuses the connection (one per worker, many objects) must not commit the
+    rows a failed load had written: the failure rolls them back before anything else runs."""
+    from salesforce_pipeline.errors import SalesforcePipelineError
+
+    connection = salesforce_connection_json(sf_emulator, extra={"max_retries": 0})
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", connection)
+    sf_emulator.org.inject("malformed_json", count=None, endpoint="query_more")
+    with pytest.raises(SalesforcePipelineError):
+        run_sync(hook_factory(), conn, CONTACT, method="rest")
+    sf_emulator.org.clear_faults()
+    run_sync(hook_factory(), conn, ACCOUNT, method="rest")
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM salesforce.contact")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM salesforce.account")
+        assert cur.fetchone()[0] == len(sf_emulator.org.snapshot("Account"))
