@@ -190,9 +190,9 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
 
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from salesforce_pipeline.calculated import refresh_calculated, refresh_due
+    from salesforce_pipeline.calculated import refresh_due
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
-    from salesforce_pipeline.sweep import run_sweep, sweep_due
+    from salesforce_pipeline.sweep import sweep_due
 
     with org_logging(org):
         _skip_unless_selected(sobject, context, org)
@@ -211,36 +211,7 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
                     f"{settings.schema}.load_audit, modes 'sweep' and 'calculated_refresh'"
                 )
             hook = SalesforcePipelineHook(salesforce_conn_id=settings.salesforce_conn_id)
-            try_number = getattr(context.get("ti"), "try_number", None)
-            if sweep_now:
-                summary = run_sweep(
-                    object_spec(sobject),
-                    settings,
-                    hook,
-                    conn,
-                    dag_run_id=context["run_id"],
-                    extra_fields=settings.extra_fields.get(sobject, ()),
-                    try_number=try_number,
-                )
-                result.update(summary.as_dict())
-                _describe_asset_event(
-                    context,
-                    settings,
-                    sobject,
-                    mode="sweep",
-                    differences=summary.differences,
-                    written=summary.written,
-                )
-            if refresh_now:
-                calculated = refresh_calculated(
-                    object_spec(sobject),
-                    settings,
-                    hook,
-                    conn,
-                    dag_run_id=context["run_id"],
-                    try_number=try_number,
-                )
-                result["calculated_refresh"] = calculated.as_dict()
+            result = _sweep_and_refresh(sobject, settings, hook, conn, context, sweep_now, refresh_now)
         except SalesforcePipelineError as exc:
             _reraise(exc, org)
         finally:
@@ -248,6 +219,37 @@ def sweep_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any)
             if hook is not None:
                 hook.log_api_usage()
         return result
+
+
+def _sweep_and_refresh(
+    sobject: str, settings: Any, hook: Any, conn: Any, context: dict[str, Any], sweep: bool, refresh: bool
+) -> dict[str, Any]:
+    """The sweep and the calculated-field refresh, whichever are due; what they did."""
+    from salesforce_pipeline.calculated import refresh_calculated
+    from salesforce_pipeline.sweep import run_sweep
+
+    result: dict[str, Any] = {}
+    try_number = getattr(context.get("ti"), "try_number", None)
+    if sweep:
+        summary = run_sweep(
+            object_spec(sobject),
+            settings,
+            hook,
+            conn,
+            dag_run_id=context["run_id"],
+            extra_fields=settings.extra_fields.get(sobject, ()),
+            try_number=try_number,
+        )
+        result.update(summary.as_dict())
+        _describe_asset_event(
+            context, settings, sobject, mode="sweep", differences=summary.differences, written=summary.written
+        )
+    if refresh:
+        calculated = refresh_calculated(
+            object_spec(sobject), settings, hook, conn, dag_run_id=context["run_id"], try_number=try_number
+        )
+        result["calculated_refresh"] = calculated.as_dict()
+    return result
 
 
 def _data_interval(context: dict[str, Any], org: str) -> tuple[Any, Any]:
