@@ -11,7 +11,8 @@ budget), staged in a temporary table, and applied by one UPDATE that:
   with values at least as fresh (the upsert guard's rule);
 * skips a row whose values are already those read, so only changed rows are rewritten.
 
-The stage fills outside any lock; the object's lock is taken only for the UPDATE.
+The stage fills outside any lock (in a writer thread, overlapping the reading); the object's lock is
+taken only for the UPDATE.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from salesforce_pipeline.copy_format import copy_bytes
 from salesforce_pipeline.sql_files import sql_template
 from salesforce_pipeline.transform import snake_case, transform_columns
 from salesforce_pipeline.warehouse import Waits, lock_object
+from salesforce_pipeline.writer import BackgroundWriter
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KEY_FIELDS = ("Id", "SystemModstamp", "IsDeleted")
+KEY_FIELDS = ("Id", "SystemModstamp")  # the row, and the stamp the guard compares
 
 
 @dataclass
@@ -93,12 +95,14 @@ def refresh_columns(
             chunks = extract.chunks(
                 hook, soql, read_fields, method=result.method, settings=settings, progress=progress, **job
             )
-            for chunk in chunks:
-                transformed = transform_columns(chunk, read_fields, kinds, key_prefix=spec.key_prefix)
-                result.read += chunk.count
-                result.rejected += len(transformed.rejects)
-                payload = copy_bytes(transformed.frame, columns, (), encoding)
-                cur.copy_expert(copy, payload)
+            # The stage fills in a writer thread while this one reads and transforms the next chunk.
+            with BackgroundWriter(f"{spec.name} re-read writer") as writer:
+                for chunk in chunks:
+                    transformed = transform_columns(chunk, read_fields, kinds, key_prefix=spec.key_prefix)
+                    result.read += chunk.count
+                    result.rejected += len(transformed.rejects)
+                    writer.submit(cur.copy_expert, copy, copy_bytes(transformed.frame, columns, (), encoding))
+                    del transformed
             cur.execute(sql_template("analyze_table.sql", table=_stage()))
             lock_object(cur, f"{settings.schema}.{spec.table}", waits.object_lock_wait, waits.lock_timeout)
             cur.execute(_update(settings, spec, [snake_case(f) for f in fields]))

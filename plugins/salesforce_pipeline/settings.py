@@ -375,8 +375,3 @@ def raw_settings() -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise SettingsError(f"Variable {VARIABLE_NAME!r} must be a JSON object")
     return raw
-
-
-def load_settings() -> PipelineSettings:
-    """Read and validate the settings Variable at task run time (never at DAG parse time)."""
-    return PipelineSettings.from_mapping(raw_settings())

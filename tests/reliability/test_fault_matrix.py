@@ -302,14 +302,15 @@ def test_two_runs_of_overlapping_windows_at_the_same_time(pipeline, sf_emulator)
     own Salesforce session and Postgres connection, load the same objects concurrently."""
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
     from salesforce_pipeline.objects import OBJECTS
-    from salesforce_pipeline.settings import load_settings
+    from salesforce_pipeline.registry import LEGACY_ORG, org_settings
+    from salesforce_pipeline.settings import raw_settings
     from salesforce_pipeline.sync import SyncRequest, sync_object
     from salesforce_pipeline.tasks import warehouse_connection
 
     assert pipeline.run(DAY).state == "success"
     change_some_records(sf_emulator.org)
     sf_emulator.org.inject("delay", seconds=0.3, count=6, endpoint="query_more")
-    settings = load_settings()
+    settings = org_settings(raw_settings(), LEGACY_ORG)
     errors: list[BaseException] = []
 
     def run(run_id: str, start: datetime, full_refresh: bool) -> None:

@@ -21,11 +21,12 @@ def sync_in_this_process(job: dict[str, Any]) -> str:
     try:
         from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
         from salesforce_pipeline.objects import OBJECTS
-        from salesforce_pipeline.settings import load_settings
+        from salesforce_pipeline.registry import LEGACY_ORG, org_settings
+        from salesforce_pipeline.settings import raw_settings
         from salesforce_pipeline.sync import SyncRequest, sync_object
         from salesforce_pipeline.tasks import warehouse_connection
 
-        settings = load_settings()
+        settings = org_settings(raw_settings(), LEGACY_ORG)
         start = datetime.fromisoformat(job["interval_start"])
         request = SyncRequest(
             spec=OBJECTS[job["sobject"]],

@@ -9,12 +9,13 @@ import re
 import pytest
 
 from salesforce_pipeline import settings as settings_module
+from salesforce_pipeline.registry import LEGACY_ORG, org_settings
 from salesforce_pipeline.settings import (
     ORG_ONLY,
     PipelineSettings,
     SettingsError,
     check_connections,
-    load_settings,
+    raw_settings,
     selected_objects,
 )
 
@@ -167,7 +168,7 @@ def test_settings_come_from_the_airflow_variable(monkeypatch):
         "AIRFLOW_VAR_SALESFORCE_TO_POSTGRES",
         json.dumps({"lookback_minutes": 30, "extra_fields": {"Account": ["Tier__c", "Tier__c"]}}),
     )
-    settings = load_settings()
+    settings = org_settings(raw_settings(), LEGACY_ORG)  # what a task does
     assert settings.lookback_minutes == 30
     assert settings.extra_fields == {"Account": ("Tier__c",)}
 
@@ -175,7 +176,7 @@ def test_settings_come_from_the_airflow_variable(monkeypatch):
 def test_a_variable_that_is_not_json_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_SALESFORCE_TO_POSTGRES", "{not json")
     with pytest.raises(SettingsError, match="not valid JSON"):
-        load_settings()
+        raw_settings()
 
 
 @pytest.mark.parametrize(("name", "low", "high"), [(name, *bounds) for name, bounds in RANGES.items()])
