@@ -293,28 +293,16 @@ def _list_records(run: _SweepRun, listed: Any, allowed: int) -> None:
     soql = extract.build_soql(spec, LISTED_FIELDS, extract.FULL_REFRESH_WINDOW)
     kinds = {"Id": "id", "SystemModstamp": "datetime", "IsDeleted": "boolean"}
     progress = extract.Progress(f"{spec.name} sweep")
+    job: dict[str, Any] = {}
     if summary.method == "bulk2":
         pages = extract.bulk_page_calls(summary.salesforce_count, settings.bulk_page_size)
-        chunks = extract.bulk_chunks(
-            hook,
-            soql,
-            LISTED_FIELDS,
-            chunk_size=settings.chunk_size,
-            page_size=settings.bulk_page_size,
-            poll_seconds=settings.bulk_poll_seconds,
-            progress=progress,
-            max_polls=max(1, run.calls_left(allowed) - pages - 2),
-            max_wait=settings.bulk_max_wait_seconds,
-        )
-    else:
-        chunks = extract.rest_chunks(
-            hook,
-            soql,
-            LISTED_FIELDS,
-            chunk_size=settings.chunk_size,
-            batch_size=settings.rest_batch_size,
-            progress=progress,
-        )
+        job = {
+            "max_polls": max(1, run.calls_left(allowed) - pages - 2),
+            "max_wait": settings.bulk_max_wait_seconds,
+        }
+    chunks = extract.chunks(
+        hook, soql, LISTED_FIELDS, method=summary.method, settings=settings, progress=progress, **job
+    )
     copy = sql.SQL("COPY {} (id, system_modstamp, is_deleted) FROM STDIN").format(listed)
     encoding = encodings[run.conn.encoding]
     with run.conn.cursor() as cur:
