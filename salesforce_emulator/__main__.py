@@ -2,7 +2,11 @@
 
 ``--org KEY`` (repeatable) hosts another org beside the first, with its own Organization Id,
 records, allowance and credentials (``GET /__admin/orgs`` lists them). ``--calculated-fields``
-adds the built-in formula and roll-up fields to every org.
+adds the built-in formula and roll-up fields to every org. The latency model
+(``--page-latency-ms``, ``--poll-latency-ms``, ``--job-base-seconds``, ``--job-records-per-second``)
+and the limits (``--max-concurrent-requests``, ``--long-running-seconds``,
+``--max-concurrent-bulk-jobs``, ``--max-cursors-per-user``) apply to every org; ``PUT
+/__admin/latency`` and ``PUT /__admin/limits`` change them while it serves.
 
 Prints exactly one line, ``READY <base-url> ca=<ca-file>``, once it serves, then serves until
 SIGTERM or SIGINT.
@@ -19,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from salesforce_emulator.limits import MODEL_OPTIONS
 from salesforce_emulator.server import Emulator
 
 log = logging.getLogger("salesforce_emulator")
@@ -60,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add the built-in formula and roll-up fields (Account.Number_of_Contacts__c, ...)",
     )
+    model = p.add_argument_group("latency model and limits (every org; default: off)")
+    model.add_argument(
+        "--page-latency-ms", type=float, help="before each REST query page and Bulk results page"
+    )
+    model.add_argument("--poll-latency-ms", type=float, help="before each Bulk 2.0 job status answer")
+    model.add_argument("--job-base-seconds", type=float, help="Bulk job processing time: this much ...")
+    model.add_argument("--job-records-per-second", type=float, help="... plus records / this")
+    model.add_argument("--max-concurrent-requests", type=int, help="per org (Salesforce: 25); past it 403")
+    model.add_argument("--long-running-seconds", type=float, help="a request counts after this long (20)")
+    model.add_argument("--max-concurrent-bulk-jobs", type=int, help="running Bulk query jobs per org")
+    model.add_argument("--max-cursors-per-user", type=int, help="open query cursors per user (10)")
     p.add_argument("--state-dir", help="keep the CA here across restarts (ca file: emulator-ca.pem)")
     p.add_argument("--log-level", default="WARNING")
     return p
@@ -84,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options["hidden_fields"] = hidden
     if args.calculated_fields:
         options["calculated_fields"] = True
+    model = {name: getattr(args, name) for name in MODEL_OPTIONS if getattr(args, name) is not None}
     emulator = Emulator(
         accounts=args.accounts,
         contacts=args.contacts,
@@ -93,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hostnames=args.hostname,
         state_dir=args.state_dir,
         **options,
+        **model,  # the emulator's defaults: every org, --org ones too
     )
     for key in args.org:
         emulator.add_org(key, accounts=args.accounts, contacts=args.contacts, **options)

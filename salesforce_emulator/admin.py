@@ -11,6 +11,8 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from salesforce_emulator.latency import LATENCY_OPTIONS
+from salesforce_emulator.limits import LIMIT_OPTIONS, MODEL_OPTIONS
 from salesforce_emulator.soql import SoqlError
 
 if TYPE_CHECKING:
@@ -159,8 +161,15 @@ def _route(
         return 200, [f.to_dict() for f in org.faults.active]
     if head == "sessions" and parts[1:] == ["expire"] and method == "POST":
         return 200, {"expired": org.expire_sessions()}
+    if head in ("latency", "limits"):
+        key = payload.get("org", params.get("org"))
+        org = emulator.org_named(key)
+        if method in ("PUT", "POST"):
+            _set_model(emulator, head, key, payload)
+    if head == "latency":
+        return 200, {**emulator.model_settings(key), "defaults": emulator.model_defaults}
     if head == "limits":
-        if method == "POST":
+        if method in ("PUT", "POST"):
             if "daily_limit" in payload:
                 org.set_daily_limit(int(payload["daily_limit"]))
             if "used" in payload:
@@ -168,7 +177,7 @@ def _route(
             if "concurrent_limit" in payload:
                 value = payload["concurrent_limit"]
                 org.concurrent_limit = None if value is None else int(value)
-        return 200, {"api_usage": _usage(org), "concurrent_limit": org.concurrent_limit}
+        return 200, {"api_usage": _usage(org), **emulator.model_settings(key)}
     if head == "bulk":
         if method == "POST" and "in_progress_polls" in payload:
             org.set_bulk_in_progress_polls(int(payload["in_progress_polls"]))
@@ -185,6 +194,24 @@ def _route(
             raise _BadRequest("give the SOQL as 'q'")
         return 200, org.query(soql, include_deleted=bool(payload.get("include_deleted", False)))
     return 404, {"error": f"no admin endpoint {method} /__admin/{'/'.join(parts)}"}
+
+
+_LEGACY_LIMITS = ("daily_limit", "used", "concurrent_limit")  # these act on ?org (the first org)
+
+
+def _set_model(emulator: Emulator, head: str, key: str | None, payload: dict[str, Any]) -> None:
+    """PUT/POST /__admin/latency or /__admin/limits: the model's settings of the org named by
+    ``?org=`` or ``"org"`` (*key*), or of every org (later ones too) when neither is given."""
+    allowed = LATENCY_OPTIONS if head == "latency" else LIMIT_OPTIONS
+    extra = ("org",) if head == "latency" else ("org", *_LEGACY_LIMITS)
+    unknown = sorted(set(payload) - set(allowed) - set(extra))
+    if unknown:
+        raise _BadRequest(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(allowed)}")
+    changes = {k: payload[k] for k in allowed if k in payload}
+    if head == "latency":
+        emulator.set_latency(key, **changes)
+    elif changes:
+        emulator.set_limits(key, **changes)
 
 
 def _orgs(emulator: Emulator, method: str, payload: dict[str, Any]) -> tuple[int, Any]:
@@ -212,6 +239,7 @@ _ORG_OPTIONS = (
     "period_days",
     "deleted_share",
     "calculated_fields",
+    *MODEL_OPTIONS,
 )
 _FIELD_OPTIONS = ("label", "length", "precision", "scale", "picklist_values")
 

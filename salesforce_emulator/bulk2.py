@@ -2,7 +2,9 @@
 
 The result set is snapshotted when the job is created. A job reports ``UploadComplete`` on
 creation, ``InProgress`` on its first poll(s) and then ``JobComplete`` (or ``Failed``), which
-exercises a client's polling loop deterministically, without wall-clock waits.
+exercises a client's polling loop deterministically, without wall-clock waits; with the latency
+model's processing time (:mod:`salesforce_emulator.latency`) it runs until that time has passed.
+Results pages are sent gzip-compressed (``Content-Encoding: gzip``), as Salesforce always does.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import base64
 import binascii
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from salesforce_emulator.generator import make_ids
+from salesforce_emulator.limits import too_many_bulk_jobs
 from salesforce_emulator.render import csv_header, csv_renderer
 from salesforce_emulator.rest import Response, error, ok_json
 from salesforce_emulator.soql import CompiledQuery, SoqlError
-from salesforce_emulator.wire import format_datetime
+from salesforce_emulator.wire import format_datetime, gzip_bytes
 
 if TYPE_CHECKING:
     from salesforce_emulator.store import Org
@@ -57,6 +61,15 @@ class BulkJob:
     error_message: str | None = None
     fail_with: str | None = None
     modstamp: str = ""
+    ready_at: float | None = None  # time.monotonic() when processing ends (latency model)
+    processing_ms: int = 37
+    page: tuple[tuple[int, int], bytes] | None = None  # the last results page sent, compressed
+
+    def running(self, now: float) -> bool:
+        """Whether the job still counts as running (UploadComplete/InProgress, not yet done)."""
+        if self.state not in ("UploadComplete", "InProgress"):
+            return False
+        return self.ready_at is None or now < self.ready_at
 
     def info(self, *, detail: bool) -> dict[str, Any]:
         """The job JSON: creation fields, plus processing figures on GET (``detail``)."""
@@ -80,7 +93,7 @@ class BulkJob:
             done = self.state == "JobComplete"
             out["numberRecordsProcessed"] = len(self.entries) if done else 0
             out["retries"] = 0
-            out["totalProcessingTime"] = 37 if done else 0
+            out["totalProcessingTime"] = self.processing_ms if done else 0
             out["isPkChunkingSupported"] = True
             if self.error_message:
                 out["errorMessage"] = self.error_message
@@ -96,14 +109,26 @@ class BulkJobStore:
         self._counter = 0
         self.created_today = 0
 
-    def add(self, job_factory: Any) -> BulkJob:
-        """Create a job with the next Id (``job_factory(job_id) -> BulkJob``)."""
+    def add(self, job_factory: Any, max_running: int | None = None) -> BulkJob | None:
+        """Create a job with the next Id (``job_factory(job_id) -> BulkJob``); None when
+        ``max_running`` jobs are running already."""
         with self._lock:
+            if max_running is not None and self._running() >= max_running:
+                return None
             self._counter += 1
             self.created_today += 1
             job = job_factory(make_ids("750", self._counter, 1)[0])
             self._jobs[job.id] = job
             return job
+
+    def _running(self) -> int:
+        now = time.monotonic()
+        return sum(1 for job in self._jobs.values() if job.running(now))
+
+    def running(self) -> int:
+        """How many jobs are running (UploadComplete or InProgress)."""
+        with self._lock:
+            return self._running()
 
     def get(self, job_id: str) -> BulkJob | None:
         """A job by Id."""
@@ -148,6 +173,9 @@ def create(org: Org, user_id: str, version: str, body: bytes, fail_with: str | N
     if cq.count_only or cq.offset is not None or cq.uses_fields_fn:
         what = "COUNT()" if cq.count_only else "OFFSET" if cq.offset is not None else "FIELDS()"
         return error(400, "API_ERROR", f"{what} is not supported by Bulk API 2.0 query")
+    max_running = org.limits.max_concurrent_bulk_jobs
+    if max_running is not None and org.bulk_jobs.running() >= max_running:
+        return too_many_bulk_jobs(org)  # before the snapshot; add() checks again, atomically
     failure = fail_with
     if cq.has_compound:
         failure = _COMPOUND_ERROR
@@ -155,9 +183,10 @@ def create(org: Org, user_id: str, version: str, body: bytes, fail_with: str | N
     if not failure:
         cq, entries = org.run(cq, include_deleted=operation == "queryAll")
     created = format_datetime(org.now())
+    seconds = None if failure else org.latency.job_seconds(len(entries))
 
     def factory(job_id: str) -> BulkJob:
-        return BulkJob(
+        job = BulkJob(
             id=job_id,
             operation=operation,
             object=cq.sobject.name,
@@ -171,8 +200,14 @@ def create(org: Org, user_id: str, version: str, body: bytes, fail_with: str | N
             entries=entries,
             fail_with=failure,
         )
+        if seconds is not None:
+            job.ready_at = time.monotonic() + seconds
+            job.processing_ms = round(seconds * 1000)
+        return job
 
-    job = org.bulk_jobs.add(factory)
+    job = org.bulk_jobs.add(factory, max_running)
+    if job is None:
+        return too_many_bulk_jobs(org)
     return ok_json(job.info(detail=False))
 
 
@@ -186,6 +221,8 @@ def poll(org: Org, job_id: str) -> Response:
         if job.fail_with:
             job.state = "Failed"
             job.error_message = job.fail_with
+        elif job.ready_at is not None:  # the latency model's processing time decides
+            job.state = "JobComplete" if time.monotonic() >= job.ready_at else "InProgress"
         elif job.polls > org.bulk_in_progress_polls:
             job.state = "JobComplete"
         else:
@@ -249,6 +286,9 @@ def results(org: Org, version: str, job_id: str, params: dict[str, str]) -> Resp
     job = org.bulk_jobs.get(job_id)
     if job is None:
         return error(404, "NOT_FOUND", "The requested resource does not exist")
+    done_at = job.ready_at
+    if done_at is not None and job.state in ("UploadComplete", "InProgress") and time.monotonic() >= done_at:
+        job.state = "JobComplete"  # processed by now, even if nobody polled since
     if job.state != "JobComplete":
         return error(
             412,
@@ -276,16 +316,30 @@ def results(org: Org, version: str, job_id: str, params: dict[str, str]) -> Resp
         if decoded is None or decoded > len(job.entries):
             return error(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
         start = decoded
+    end = min(len(job.entries), start + max_records)
+    next_locator = _encode_locator(end) if end < len(job.entries) else "null"
+    return Response(
+        200,
+        _page_body(job, start, end),
+        "text/csv",
+        {
+            "Content-Encoding": "gzip",
+            "Sforce-NumberOfRecords": str(end - start),
+            "Sforce-Locator": next_locator,
+        },
+    )
+
+
+def _page_body(job: BulkJob, start: int, end: int) -> bytes:
+    """A results page as gzip (level 1: cheap); the last one is kept for a client's retry."""
+    cached = job.page
+    if cached is not None and cached[0] == (start, end):
+        return cached[1]
     assert job.cq is not None
     delimiter = DELIMITERS[job.column_delimiter]
     ending = LINE_ENDINGS[job.line_ending]
     render = csv_renderer(job.cq, delimiter, ending)
-    end = min(len(job.entries), start + max_records)
-    body = csv_header(job.cq, delimiter, ending) + "".join(render(e) for e in job.entries[start:end])
-    next_locator = _encode_locator(end) if end < len(job.entries) else "null"
-    return Response(
-        200,
-        body.encode(),
-        "text/csv",
-        {"Sforce-NumberOfRecords": str(end - start), "Sforce-Locator": next_locator},
-    )
+    text = csv_header(job.cq, delimiter, ending) + "".join(render(e) for e in job.entries[start:end])
+    body = gzip_bytes(text.encode())
+    job.page = ((start, end), body)
+    return body

@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from salesforce_emulator import admin, auth, bulk2, rest
+from salesforce_emulator import admin, auth, bulk2, limits, rest
 from salesforce_emulator.auth import ConnectedApp, Credentials, UserLogin, org_connected_app, org_user
 from salesforce_emulator.bulk2 import BulkJobStore
 from salesforce_emulator.faults import Fault
+from salesforce_emulator.latency import LATENCY_OPTIONS, LatencyModel
 from salesforce_emulator.rest import Response, error
 from salesforce_emulator.store import Org
 from salesforce_emulator.tls import CertificateAuthority
+from salesforce_emulator.wire import gzip_bytes
 
 __all__ = ["ENDPOINT_KINDS", "Emulator"]
 
@@ -243,9 +245,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._org = org
         org.record_call(r.kind)
         # Concurrency is counted from the moment a request arrives (delays included), like
-        # Salesforce's limit on long-running concurrent requests.
+        # Salesforce's limit on long-running concurrent requests; a refused one is not counted.
         api_call = r.kind not in ("login_soap", "login_oauth", "versions")
-        within_limit = emulator.enter_request(org) if api_call else True
+        token = org.inflight.enter(org) if api_call else None
+        within_limit = token is not None or not api_call
         try:
             fired = org.faults.take(r.kind, self.path)
             response, after = self._apply_faults(org, fired, r.kind)
@@ -270,8 +273,8 @@ class _Handler(BaseHTTPRequestHandler):
                         response.body = _truncate_csv(response.body, fault.fraction)
             self._send(response)
         finally:
-            if api_call:
-                emulator.leave_request(org)
+            if token is not None:
+                org.inflight.leave(token)
 
     def _log(self, method: str, kind: str, status: int, started: float) -> None:
         self._org.requests.append(
@@ -361,9 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not org.consume_api_call():
             return self._limited(error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."))
         if not within_limit:
-            return self._limited(
-                error(403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
-            )
+            return self._limited(error(403, "REQUEST_LIMIT_EXCEEDED", limits.CONCURRENT_MESSAGE))
+        org.latency.wait(r.kind)  # the latency model: sleeps in this request's thread only
         return self._limited(self._api(org, r, method, query, body, session.user_id, fired))
 
     def _limited(self, response: Response) -> Response:
@@ -481,6 +483,8 @@ def _token(header: str | None) -> str:
 
 def _truncate_csv(body: bytes, fraction: float) -> bytes:
     """Cut a CSV page inside a record (after the header), as a broken download would."""
+    if body[:2] == b"\x1f\x8b":  # a gzip page: cut the CSV inside, the stream itself stays whole
+        return gzip_bytes(_truncate_csv(zlib.decompress(body, 31), fraction))
     header_end = body.find(b"\n") + 1
     cut = header_end + int((len(body) - header_end) * fraction)
     cut = max(header_end + 1, min(cut, len(body) - 2))
@@ -522,8 +526,9 @@ class Emulator:
             )
         self.authority = ca
         self.orgs: dict[str, Org] = {}
-        self._inflight: dict[str, int] = {}
-        self._inflight_lock = threading.Lock()
+        self._orgs_lock = threading.Lock()
+        # Latency and limit settings given here apply to every org, later ones included.
+        self.model_defaults = {k: org_options.pop(k) for k in limits.MODEL_OPTIONS if k in org_options}
         self.org = self.add_org(
             DEFAULT_ORG,
             accounts=accounts,
@@ -644,14 +649,16 @@ class Emulator:
         options.setdefault("seed", zlib.crc32(key.encode()) % 1_000_000)
         # Record Ids are unique across orgs, as in Salesforce: each org counts in a range of its own.
         options.setdefault("id_base", len(self.orgs) * 1_000_000_000)
+        model = {**self.model_defaults, **{k: options.pop(k) for k in limits.MODEL_OPTIONS if k in options}}
         org = Org(**options)
         if any(other.org_id == org.org_id for other in self.orgs.values()):
             raise ValueError(f"org {key!r} would share Organization Id {org.org_id}; give it another seed")
         org.cursors = rest.CursorStore(org.max_open_cursors, clock=lambda: org.now().timestamp())
         org.bulk_jobs = BulkJobStore()
-        with self._inflight_lock:
+        org.latency, org.limits, org.inflight = LatencyModel(), limits.OrgLimits(), limits.InflightRequests()
+        limits.configure(org, **model)
+        with self._orgs_lock:
             self.orgs[key] = org
-            self._inflight[org.org_id] = 0
         return org
 
     def org_named(self, key: str | None) -> Org:
@@ -678,20 +685,38 @@ class Emulator:
             found = [o for o in orgs if token and o.session(token) is not None]
         return found[0] if found else self.org
 
-    # ------------------------------------------------------------------------------- helpers
-    def enter_request(self, org: Org | None = None) -> bool:
-        """Count an in-flight API request of ``org``; False when its concurrent limit would be exceeded."""
-        org = org or self.org
-        with self._inflight_lock:
-            self._inflight[org.org_id] += 1
-            limit = org.concurrent_limit
-            return limit is None or self._inflight[org.org_id] <= limit
+    # ------------------------------------------------------------------ latency and limits
+    def set_latency(self, org: str | None = None, **changes: float | None) -> dict[str, Any]:
+        """Change the latency model (``page_latency_ms``, ``poll_latency_ms``, ``job_base_seconds``,
+        ``job_records_per_second``) of org ``org``, or of every org (later ones too) when None;
+        returns :meth:`model_settings`."""
+        return self._configure(LATENCY_OPTIONS, org, changes)
 
-    def leave_request(self, org: Org | None = None) -> None:
-        """Undo :meth:`enter_request`."""
-        org = org or self.org
-        with self._inflight_lock:
-            self._inflight[org.org_id] -= 1
+    def set_limits(self, org: str | None = None, **changes: int | float | None) -> dict[str, Any]:
+        """Change ``max_concurrent_requests``, ``long_running_seconds``, ``max_concurrent_bulk_jobs``
+        and ``max_cursors_per_user`` of org ``org``, or of every org (later ones too) when None."""
+        return self._configure(limits.LIMIT_OPTIONS, org, changes)
+
+    def model_settings(self, org: str | None = None) -> dict[str, Any]:
+        """The latency and limit settings of org ``org`` (the first org when None)."""
+        return limits.settings(self.org_named(org))
+
+    def _configure(
+        self, allowed: tuple[str, ...], key: str | None, changes: dict[str, Any]
+    ) -> dict[str, Any]:
+        wrong = sorted(set(changes) - set(allowed))
+        if wrong:
+            raise ValueError(f"unknown setting(s) {', '.join(wrong)}; known: {', '.join(allowed)}")
+        if key is not None:
+            return limits.configure(self.org_named(key), **changes)
+        with self._orgs_lock:
+            orgs = list(self.orgs.values())
+        for org in orgs:
+            limits.configure(org, **changes)
+        self.model_defaults.update(changes)
+        return limits.settings(self.org)
+
+    # ------------------------------------------------------------------------------- helpers
 
     def requests_session(self) -> Any:
         """A ``requests.Session`` that trusts the emulator CA on every request.

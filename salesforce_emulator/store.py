@@ -199,9 +199,13 @@ class Org:
         self.bulk_default_max_records = bulk_default_max_records
         self._cascade: dict[str, list[str]] = {}
         self.fragments = FragmentCache(enabled=render_cache)
-        # Query cursors and Bulk jobs are created lazily by their modules (avoids import cycles).
+        # Query cursors, Bulk jobs, the latency model and the concurrency limits are set by the
+        # Emulator hosting the org (limits.configure; avoids import cycles).
         self.cursors: Any = None
         self.bulk_jobs: Any = None
+        self.latency: Any = None
+        self.limits: Any = None
+        self.inflight: Any = None
         if calculated_fields is True:
             wanted = [f"{obj}.{name}" for obj, name in BUILTIN_CALCULATIONS]
         elif calculated_fields is False or calculated_fields is None:

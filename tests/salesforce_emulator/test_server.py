@@ -84,7 +84,8 @@ def test_cli_ready_line_and_sigterm(tmp_path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "salesforce_emulator", "--host", "0.0.0.0", "--port", "0", "--accounts", "3",
          "--contacts", "5", "--seed", "2", "--hostname", "localhost", "--state-dir", str(tmp_path),
-         "--hide-field", "Account.Tier__c", "--calculated-fields"],
+         "--hide-field", "Account.Tier__c", "--calculated-fields", "--org", "acme", "--page-latency-ms", "25",
+         "--job-records-per-second", "5000", "--max-concurrent-requests", "25", "--max-cursors-per-user", "9"],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -102,6 +103,11 @@ def test_cli_ready_line_and_sigterm(tmp_path) -> None:
             "Number_of_Contacts__c": False,
             "Tier_Score__c": False,
         }
+        for org in ("default", "acme"):  # the latency model and limits apply to every org
+            model = requests.get(f"{url}/__admin/latency?org={org}", verify=ca.removeprefix("ca=")).json()
+            assert (model["page_latency_ms"], model["job_records_per_second"]) == (25, 5000)
+            assert (model["max_concurrent_requests"], model["max_cursors_per_user"]) == (25, 9)
+            assert (model["poll_latency_ms"], model["long_running_seconds"]) == (0, 20)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert proc.stdout.read() == ""  # exactly one line
