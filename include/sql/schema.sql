@@ -146,5 +146,35 @@ CREATE TABLE IF NOT EXISTS {schema}.schema_changes (
     changed_at   timestamptz NOT NULL DEFAULT now(),
     dag_run_id   text NOT NULL
 );
+-- A large load's progress, so that a retried or rerun task resumes instead of starting over
+-- (checkpoint.py). One row per (object, DAG run) being extracted; its slices below. The rows
+-- a slice staged wait in the UNLOGGED tables named by stage_prefix until the apply moves them
+-- into the target in one short transaction, which also deletes the checkpoint.
+CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint (
+    checkpoint_id  bigserial PRIMARY KEY,
+    sobject        text NOT NULL,
+    dag_run_id     text NOT NULL,
+    fingerprint    text NOT NULL,              -- mode, window and columns: a change starts over
+    method         text NOT NULL,              -- rest | bulk2, kept by a resumed load
+    extracted_at   timestamptz NOT NULL,       -- when the first attempt began extracting
+    owner_audit_id bigint,                     -- the attempt staging now; an older one is fenced off
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (sobject, dag_run_id)
+);
+CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint_slice (
+    checkpoint_id  bigint NOT NULL REFERENCES {schema}.load_checkpoint ON DELETE CASCADE,
+    slice_no       integer NOT NULL,
+    lower_bound    timestamptz,                -- SystemModstamp >= lower_bound (null: no bound)
+    upper_bound    timestamptz,                -- SystemModstamp <  upper_bound (null: no bound)
+    expected       bigint NOT NULL,            -- COUNT() when the slices were planned
+    staged         bigint NOT NULL DEFAULT 0,  -- records staged so far (rejects included)
+    done           boolean NOT NULL DEFAULT false,
+    bulk_job_id    text,                       -- the slice's Bulk 2.0 job, reused on resume
+    resume_at      text,                       -- next Bulk locator or REST nextRecordsUrl
+    attempts       integer NOT NULL DEFAULT 0,   -- times the slice was started
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (checkpoint_id, slice_no)
+);
 -- The catalog's record of which version of this file the schema is at (see schema_state.sql).
 COMMENT ON TABLE {schema}.load_audit IS %(version)s;

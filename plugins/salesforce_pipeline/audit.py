@@ -165,6 +165,9 @@ class Attempt:
                 pids = [pid for pid in (loader_pid, audit_pid) if pid]
                 cur.execute(read_sql("terminate_sessions.sql"), {"pids": pids, "started_at": started_at})
                 ended = [pid for pid, done in cur.fetchall() if done]
+                # Its slices' own connections (slice_runner), named after its audit row.
+                cur.execute(read_sql("terminate_named_sessions.sql"), {"name": slice_session_name(audit_id)})
+                ended += [pid for pid, done in cur.fetchall() if done]
                 if ended:
                     log.warning(
                         "%s: ended the database sessions of try %s (audit row %d), which Airflow gave up on: "
@@ -191,6 +194,12 @@ class Attempt:
     def close(self) -> None:
         """Close the attempt's own audit connection."""
         self.conn.close()
+
+
+def slice_session_name(audit_id: int) -> str:
+    """The application_name of the connections an attempt's slices stage through, so that a
+    later try of the task can end them as it ends the attempt's own sessions."""
+    return f"salesforce_to_postgres slices of load_audit {audit_id}"
 
 
 class AttemptSuperseded(SalesforcePipelineError):

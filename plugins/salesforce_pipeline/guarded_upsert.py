@@ -9,6 +9,7 @@ the Ids `staging` noted.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from salesforce_pipeline.load_target import LoadTarget, PreparedChunk
 from salesforce_pipeline.staging import Staging
@@ -45,19 +46,7 @@ class GuardedUpsert:
         return self._apply_stage()
 
     def _apply_stage(self) -> int:
-        from psycopg2 import sql
-
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
-            for c in self.target.columns
-            if c != "id"
-        )
-        return self.target.run(
-            "upsert_from_stage.sql",
-            stage=self.staging.table,
-            columns=self.target.column_list(),
-            assignments=assignments,
-        )
+        return upsert_from(self.target, self.staging.table)
 
     def verification_problem(self) -> str | None:
         """Extracted Ids not in the table at their extracted SystemModstamp or newer, or None."""
@@ -85,3 +74,16 @@ class GuardedUpsert:
     def extracted_id_count(self) -> int:
         """Distinct Ids loaded by this run (rejected records are not among them)."""
         return self.staging.extracted_id_count()
+
+
+def upsert_from(target: LoadTarget, stage: Any) -> int:
+    """Upsert every row of ``stage`` into the target under the SystemModstamp guard; returns the
+    rows written (a row whose stored version is newer is skipped)."""
+    from psycopg2 import sql
+
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in target.columns if c != "id"
+    )
+    return target.run(
+        "upsert_from_stage.sql", stage=stage, columns=target.column_list(), assignments=assignments
+    )

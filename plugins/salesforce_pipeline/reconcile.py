@@ -34,7 +34,10 @@ def reconcile(hook, spec, window, loader, summary, full_refresh) -> None:
     """
     if full_refresh:
         live_soql = extract.build_count_soql(spec, window, live_only=True)
-        salesforce_side = hook.count(live_soql, include_deleted=False)
+        # Asked before the object's lock was taken, when the caller could (the same query).
+        salesforce_side = summary.live_salesforce
+        if salesforce_side is None:
+            salesforce_side = hook.count(live_soql, include_deleted=False)
         warehouse_side = loader.count_live_rows()
         summary.live_salesforce, summary.live_warehouse = salesforce_side, warehouse_side
         what = "live records"
@@ -80,6 +83,7 @@ def compare_live(hook, spec, loader, summary) -> None:
         summary.live_salesforce = hook.count(
             extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW, live_only=True), include_deleted=False
         )
+    if summary.live_warehouse is None:
         summary.live_warehouse = loader.count_live_rows()
     if summary.live_difference:
         log.warning(

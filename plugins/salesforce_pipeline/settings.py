@@ -17,6 +17,9 @@ The Variable `salesforce_to_postgres` (or the environment variable
       "lock_timeout_seconds": 10,
       "statement_timeout_seconds": 3600,
       "object_lock_wait_seconds": 3600,
+      "max_parallel_slices": 4,
+      "slice_records": 50000,
+      "checkpoint_ttl_hours": 72,
       "sweep": "weekly",
       "fields": {"Account": "default", "Contact": "default"},
       "calculated_refresh": "daily",
@@ -125,6 +128,12 @@ RULES: dict[str, Rule] = {
     "statement_timeout_seconds": Rule(float, 1, 86_400),
     "object_lock_wait_seconds": Rule(float, 1, 86_400),
     "max_active_loads": Rule(int, 1, 16, " (object loads of one org at once)"),
+    # Each REST slice holds a query cursor while it reads, and Salesforce keeps 10 per user.
+    "max_parallel_slices": Rule(
+        int, 1, 8, " (slices of one load read at once; Salesforce keeps 10 cursors per user)"
+    ),
+    "slice_records": Rule(int, 100, 100_000_000, " (records per slice of a large load)"),
+    "checkpoint_ttl_hours": Rule(int, 1, 336, " (Salesforce keeps Bulk job results for days, not longer)"),
 }
 SWEEP_CADENCES = ("daily", "weekly", "off")
 # "default": the documented field list of objects.py (plus extra_fields); "all": every field
@@ -157,6 +166,11 @@ class PipelineSettings:
     lock_timeout_seconds: float = 10.0
     statement_timeout_seconds: float = 3600.0
     object_lock_wait_seconds: float = 3600.0
+    # A load of more than slice_records records is split into SystemModstamp slices read up to
+    # max_parallel_slices at once; their progress is checkpointed, and kept checkpoint_ttl_hours.
+    max_parallel_slices: int = 4
+    slice_records: int = 50_000
+    checkpoint_ttl_hours: int = 72
     sweep: str = "weekly"
     # Per object: "default" or "all" (a plain "all" in the Variable applies to every object).
     fields: Mapping[str, str] = field(default_factory=lambda: dict.fromkeys(OBJECTS, "default"))

@@ -1,35 +1,43 @@
-"""One object's run end to end: plan, budget, extract, transform, load, verify, audit.
+"""One object's run end to end: plan, budget, stage the slices, apply, verify, audit.
 
-This is what a DAG task calls. It holds at most one chunk of records in memory, and one
-Postgres transaction for the whole object: the warehouse sees all of the run or none of it.
+This is what a DAG task calls. The window is cut into slices (`slice_plan`) staged up to
+`max_parallel_slices` at once, each page committed with its checkpoint (`slice_runner`,
+`slice_stage`, `checkpoint`), outside any transaction on the target. Then one short transaction
+applies the staged rows under the object's lock (`staged_load`): the warehouse sees all of the
+run or none of it. A retried or rerun task resumes from the checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from salesforce_pipeline import (
     audit,
     budget,
+    checkpoint,
     column_refresh,
     extract,
     load,
     reconcile,
     schema_drift,
+    slice_plan,
     tenancy,
     warehouse,
 )
-from salesforce_pipeline.column_chunk import ColumnChunk
 from salesforce_pipeline.errors import SalesforcePipelineError
+from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ObjectSpec
 from salesforce_pipeline.settings import PipelineSettings
-from salesforce_pipeline.transform import snake_case, transform_columns
-from salesforce_pipeline.writer import BackgroundWriter
+from salesforce_pipeline.slice_runner import stage_all
+from salesforce_pipeline.slice_stage import StagingJob
+from salesforce_pipeline.staged_load import StagedLoad
+from salesforce_pipeline.sync_summary import SyncSummary
+from salesforce_pipeline.transform import snake_case
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -54,52 +62,6 @@ class SyncRequest:
 
 
 @dataclass
-class SyncSummary:
-    """What one object's run did, for the task log, the audit row and the task's return value."""
-
-    sobject: str
-    mode: str
-    method: str
-    window: str
-    extracted: int = 0
-    upserted: int = 0
-    deleted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    backfilled: int = 0  # existing rows whose new fields' columns were filled (schema_drift.py)
-    api_calls: int = 0
-    api_usage: str | None = None
-    salesforce_count: int | None = None
-    count_difference: int | None = None
-    count_note: str | None = None
-    live_salesforce: int | None = None
-    live_warehouse: int | None = None
-    seconds: float = 0.0
-
-    @property
-    def live_difference(self) -> int | None:
-        """Live rows in the warehouse minus live records in Salesforce (None if not compared)."""
-        if self.live_salesforce is None or self.live_warehouse is None:
-            return None
-        return self.live_warehouse - self.live_salesforce
-
-    def line(self) -> str:
-        """The one line per object a data team greps the task log for."""
-        return (
-            f"SUMMARY {self.sobject}: mode={self.mode} method={self.method} window={self.window} "
-            f"extracted={self.extracted} upserted={self.upserted} deleted={self.deleted} "
-            f"rejected={self.rejected} salesforce_count={self.salesforce_count} "
-            f"count_difference={self.count_difference} live_difference={self.live_difference} "
-            f"api_calls={self.api_calls} "
-            f"api_usage={self.api_usage or 'unknown'} duration={self.seconds:.1f}s"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The summary as plain values (what the task returns), the live difference included."""
-        return {**asdict(self), "live_difference": self.live_difference}
-
-
-@dataclass
 class _LoadRun:
     """What one attempt at an object's load carries from step to step."""
 
@@ -113,6 +75,7 @@ class _LoadRun:
     extracted_at: datetime
     waits: warehouse.Waits
     calls_before: int
+    connect: Callable[[], PgConnection] | None = None
     drift: schema_drift.Drift | None = None
 
 
@@ -121,9 +84,17 @@ def _usage_text(hook: SalesforcePipelineHook) -> str | None:
     return f"{usage[0]}/{usage[1]}" if usage else None
 
 
-def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConnection) -> SyncSummary:
+def sync_object(
+    request: SyncRequest,
+    hook: SalesforcePipelineHook,
+    conn: PgConnection,
+    *,
+    connect: Callable[[], PgConnection] | None = None,
+) -> SyncSummary:
     """Bring one object's table up to date with Salesforce for the request's window.
 
+    ``connect`` opens another warehouse connection: slices are staged in parallel through
+    connections of their own; without it they are staged one after another on ``conn``.
     Every attempt is audited from before its first call to Salesforce (see audit.py); a
     database wait that ran out is reported as the pipeline error that says which setting bounds it.
     """
@@ -160,7 +131,17 @@ def sync_object(request: SyncRequest, hook: SalesforcePipelineHook, conn: PgConn
     )
     summary = SyncSummary(sobject=spec.name, mode=mode, method="", window=window.describe())
     run = _LoadRun(
-        request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits, hook.api_calls
+        request,
+        hook,
+        conn,
+        attempt,
+        summary,
+        window,
+        full_refresh,
+        extracted_at,
+        waits,
+        hook.api_calls,
+        connect,
     )
     try:
         # A frozen worker's earlier try of this task would hold the object's lock: end it first.
@@ -201,7 +182,7 @@ def _needs_full_refresh(request: SyncRequest, conn: PgConnection) -> bool:
 
 
 def _load(run: _LoadRun) -> None:
-    """Plan, budget, extract, transform and load, verify, then commit (or raise)."""
+    """Plan, budget, stage every slice (resuming a checkpoint), then apply in one short transaction."""
     request, hook, summary = run.request, run.hook, run.summary
     spec, settings = request.spec, request.settings
     log.info(
@@ -215,36 +196,120 @@ def _load(run: _LoadRun) -> None:
     )
     plan = _plan(run)
     count = hook.count(extract.build_count_soql(spec, run.window), include_deleted=True)
-    method = budget.choose_method(request.method, count, settings)
-    summary.method = method
-    allowed = budget.check_budget(hook, spec, count, method, settings)
     summary.salesforce_count = count
-    log.info("%s: Salesforce counts %d records in the window; extracting with %s", spec.name, count, method)
+    target = LoadTarget(
+        run.conn,
+        spec,
+        plan.columns,
+        schema=settings.schema,
+        dag_run_id=request.dag_run_id,
+        extracted_at=run.extracted_at,
+    )
+    checkpoint.expire_stale(run.conn, target, settings.checkpoint_ttl_hours)
+    saved = checkpoint.Checkpoint.open(
+        run.conn,
+        target,
+        print_=checkpoint.fingerprint(summary.mode, run.window, target.columns),
+        method=budget.choose_method(request.method, count, settings),
+        method_requested=request.method != "auto",
+        owner=run.attempt.audit_id,
+    )
+    summary.method = method = saved.method
+    # A resumed load keeps its first attempt's start: the lineage and mark-missing's guard use it.
+    run.extracted_at = saved.extracted_at
+    if saved.planned:
+        summary.slices_resumed = sum(s.done for s in saved.slices)
+        remaining = sum(max(s.plan.expected - s.staged, 0) for s in saved.slices if not s.done)
+        log.info(
+            "%s: resuming this run's checkpoint: %d of %d slices staged already, about %d records to read",
+            spec.name,
+            summary.slices_resumed,
+            len(saved.slices),
+            remaining,
+        )
+        allowed = budget.check_budget(hook, spec, remaining, method, settings)
+    else:
+        allowed = budget.check_budget(hook, spec, count, method, settings)
+        saved.plan(slice_plan.plan_from_salesforce(hook, spec, run.window, count, settings.slice_records))
+    summary.slices = len(saved.slices)
+    log.info(
+        "%s: Salesforce counts %d records in the window; extracting with %s in %d slice(s)",
+        spec.name,
+        count,
+        method,
+        summary.slices,
+    )
+    job = StagingJob(
+        hook,
+        spec,
+        plan,
+        settings,
+        run.window,
+        saved,
+        run.attempt,
+        extract.Progress(spec.name),
+        bulk_max_polls=_bulk_polls(run, saved, allowed) if method == "bulk2" else None,
+    )
+    stage_all(job, run.conn, run.connect)
+    summary.duplicates = job.totals.duplicates
+    _apply(run, saved, plan)
+    _settle_schema(run, plan)
 
-    loader = load.ObjectLoad(
+
+def _bulk_polls(run: _LoadRun, saved: checkpoint.Checkpoint, allowed: int) -> int:
+    """Status polls each slice's Bulk job may spend: what the budget leaves after every slice's
+    job creation and results pages and the counts after the load, shared among the slices."""
+    settings = run.request.settings
+    todo = [s for s in saved.slices if not s.done]
+    pages = sum(extract.bulk_page_calls(s.plan.expected, settings.bulk_page_size) for s in todo)
+    spent = run.hook.api_calls - run.calls_before
+    left = allowed - spent - pages - 2 * len(todo) - budget.AFTER_LOAD_CALLS
+    return max(1, left // max(len(todo), 1))
+
+
+def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan) -> None:
+    """Merge the slices (no lock), then the one short transaction: lock, write, verify, mark
+    missing, reconcile, delete the checkpoint, commit (unless a later try started)."""
+    request, hook, spec, summary = run.request, run.hook, run.request.spec, run.summary
+    merged = saved.merge()
+    loader = StagedLoad(
         run.conn,
         spec,
         plan.columns,
         dag_run_id=request.dag_run_id,
-        extracted_at=run.extracted_at,
-        schema=settings.schema,
+        extracted_at=saved.extracted_at,
+        schema=request.settings.schema,
+        merged=merged,
+        rejects=saved.rejects_table,
         waits=run.waits,
     )
+    summary.deleted, _ids = loader.staged_counts()
+    summary.rejected = saved.rejected_count()
+    summary.extracted = sum(s.staged for s in saved.slices) + summary.rejected
+    # Salesforce's live count is asked before the lock: the lock is held for database work only.
+    summary.live_salesforce = hook.count(
+        extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW, live_only=True), include_deleted=False
+    )
     loader.begin()
-    soql = extract.build_soql(spec, plan.fields, run.window)
-    bulk = (
-        budget.bulk_job_options(hook, run.attempt, soql, count, allowed, settings, run.calls_before)
-        if method == "bulk2"
-        else {}
-    )
-    progress = extract.Progress(spec.name)
-    chunks = extract.chunks(
-        hook, soql, plan.fields, method=method, settings=settings, progress=progress, **bulk
-    )
-    _write_chunks(run, chunks, plan, loader)
-    summary.extracted = progress.records
-    _verify_and_commit(run, loader)
-    _settle_schema(run, plan)
+    try:
+        summary.upserted = loader.apply()
+        problem = loader.verification_problem()
+        if problem:
+            raise load.DataLossDetected(f"{spec.name}: {problem}; the load was rolled back")
+        if run.full_refresh:
+            summary.deleted += loader.mark_missing_as_deleted(saved.extracted_at)
+        reconcile.reconcile(hook, spec, run.window, loader, summary, run.full_refresh)
+        reconcile.compare_live(hook, spec, loader, summary)
+        saved.delete()
+        audit.commit_if_current(run.attempt, loader)
+    except (load.DataLossDetected, reconcile.CountMismatch):
+        # What was staged does not add up: the retry reads the window again from Salesforce.
+        loader.rollback()
+        saved.discard()
+        raise
+    finally:
+        summary.lock_seconds = loader.lock_seconds
+    log.info("%s: the object's lock was held %.2f s for the apply", spec.name, loader.lock_seconds)
 
 
 def _settle_schema(run: _LoadRun, plan: extract.FieldPlan) -> None:
@@ -301,51 +366,6 @@ def _plan(run: _LoadRun) -> extract.FieldPlan:
         conn, settings.schema, spec.table, {snake_case(f): k for f, k in plan.kinds.items()}
     )
     return plan
-
-
-def _write_chunks(
-    run: _LoadRun, chunks: Iterator[ColumnChunk], plan: extract.FieldPlan, loader: load.ObjectLoad
-) -> None:
-    """Transform each chunk and hand it to the loader; count what was rejected, dropped, deleted."""
-    spec, summary = run.request.spec, run.summary
-    # The database side of each chunk runs in a writer thread while this thread extracts
-    # and transforms the next one; the connection is the writer's until the block ends.
-    with BackgroundWriter(f"{spec.name} warehouse writer") as writer:
-        for chunk in chunks:
-            result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
-            del chunk
-            if result.rejects:
-                writer.submit(loader.write_rejects, result.rejects)
-            prepared = loader.prepare_chunk(result.frame)
-            if prepared is not None:
-                writer.submit(loader.write_chunk, prepared)
-            summary.rejected += len(result.rejects)
-            summary.duplicates += result.duplicates_dropped
-            if len(result.frame):
-                summary.deleted += int(result.frame["is_deleted"].sum())
-            del result, prepared
-    summary.upserted = loader.upserted
-    log.info(
-        "%s: loaded %d rows by the %s path; the writer thread was busy %.1f s, extraction waited for it %.1f s",
-        spec.name,
-        loader.staged,
-        loader.mode,
-        writer.busy_seconds,
-        writer.waited_seconds,
-    )
-
-
-def _verify_and_commit(run: _LoadRun, loader: load.ObjectLoad) -> None:
-    """Nothing extracted may be missing, counts must agree; only then is the load committed."""
-    hook, spec, summary = run.hook, run.request.spec, run.summary
-    problem = loader.verification_problem()
-    if problem:
-        raise load.DataLossDetected(f"{spec.name}: {problem}; the load was rolled back")
-    if run.full_refresh:
-        summary.deleted += loader.mark_missing_as_deleted(run.extracted_at)
-    reconcile.reconcile(hook, spec, run.window, loader, summary, run.full_refresh)
-    reconcile.compare_live(hook, spec, loader, summary)
-    audit.commit_if_current(run.attempt, loader)
 
 
 def _record_failure(run: _LoadRun, exc: BaseException, started: float) -> BaseException:

@@ -163,7 +163,10 @@ def sync_salesforce_object(sobject: str, org: str = LEGACY_ORG, **context: Any) 
             _reraise(exc, org)
         conn = warehouse_connection(settings.postgres_conn_id, settings)
         try:
-            summary = sync_object(request, hook, conn)
+            # Slices stage through connections of their own (max_parallel_slices at once).
+            summary = sync_object(
+                request, hook, conn, connect=lambda: warehouse_connection(settings.postgres_conn_id, settings)
+            )
         except SalesforcePipelineError as exc:
             _reraise(exc, org)
         finally:

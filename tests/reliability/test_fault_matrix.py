@@ -178,32 +178,42 @@ def test_the_daily_api_limit_fails_with_the_usage_and_changes_nothing(pipeline, 
     record("REQUEST_LIMIT_EXCEEDED (daily limit): fails, warehouse unchanged", 1, 0, 0, problems)
 
 
-def _kill_backend_when_loading(admin_url: str, killed: list[int], stop: threading.Event) -> None:
-    """Terminate the Contact load's Postgres session once its transaction has written a chunk.
+def _contact_staging_session(cur) -> int | None:
+    """The Contact load's own session once its slices have staged rows (mid-load), else None."""
+    cur.execute("SELECT to_regclass('salesforce.load_checkpoint_slice') IS NOT NULL")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute(
+        "SELECT a.loader_pid FROM salesforce.load_audit a "
+        "JOIN salesforce.load_checkpoint c ON c.sobject = a.sobject AND c.dag_run_id = a.dag_run_id "
+        "JOIN salesforce.load_checkpoint_slice s ON s.checkpoint_id = c.checkpoint_id "
+        "WHERE a.sobject = 'Contact' AND a.status = 'running' AND s.staged > 0 LIMIT 1"
+    )
+    row = cur.fetchone()
+    return row[0] if row else None
 
-    Only a termination that took effect counts: a quick load (Account's) can finish between the
-    sample and the kill, and then nothing was broken at all.
+
+def _kill_backend_when_loading(admin_url: str, killed: list[int], stop: threading.Event) -> None:
+    """Terminate the Contact load's Postgres session once it has staged a page.
+
+    Only a termination that took effect counts: a quick load can finish between the sample and
+    the kill, and then nothing was broken at all.
     """
     conn = psycopg2.connect(admin_url)
     conn.autocommit = True
     with conn.cursor() as cur:
         while not stop.is_set() and not killed:
-            cur.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
-                "AND xact_start IS NOT NULL AND state = 'idle in transaction' "
-                'AND query LIKE \'%%"salesforce"."contact"%%\''
-            )
-            row = cur.fetchone()
-            if row:
-                cur.execute("SELECT pg_terminate_backend(%s)", row)
+            pid = _contact_staging_session(cur)
+            if pid:
+                cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
                 if cur.fetchone()[0]:
-                    killed.append(row[0])
+                    killed.append(pid)
             time.sleep(0.02)
     conn.close()
 
 
 def test_the_postgres_connection_killed_during_a_load(pipeline, sf_emulator, test_database_url):
-    # A slow second page holds the load transaction open with a chunk written.
+    # A slow second page holds the load mid-way, its first page staged.
     sf_emulator.org.inject("delay", seconds=1.5, count=1, endpoint="query_more")
     killed: list[int] = []
     stop = threading.Event()
@@ -261,13 +271,8 @@ def test_the_worker_killed_mid_load_then_the_task_retried(pipeline, sf_emulator,
         deadline = time.monotonic() + 60
         with conn.cursor() as cur:
             while time.monotonic() < deadline:
-                # Mid-load: the transaction is open and its last statement wrote a chunk.
-                cur.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
-                    "AND state = 'idle in transaction' "
-                    'AND query LIKE \'%%"salesforce"."contact"%%\''
-                )
-                if cur.fetchone()[0]:
+                # Mid-load: its first page is staged, the second one is on its way.
+                if _contact_staging_session(cur):
                     break
                 assert worker.poll() is None, (
                     f"the task process ended early: {worker_log.read_text()[-3000:]}"

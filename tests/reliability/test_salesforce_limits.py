@@ -1,7 +1,7 @@
 """Salesforce's transient failures are retried, its limits are respected, through the real DAG.
 
-A released query cursor and a Bulk job failed by an internal error pass on their own: the task is
-retried and the run ends with every row right. A Bulk job that never finishes is aborted in
+A released query cursor and a Bulk job failed by an internal error pass on their own: the slice is
+read again on its own, within the same task attempt, and the run ends with every row right. A Bulk job that never finishes is aborted in
 Salesforce once the run's share of the API allowance is spent, and a retried attempt picks up
 the job its predecessor started instead of starting another.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
+from salesforce_pipeline.slice_runner import SLICE_ATTEMPTS
 
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 DAY = datetime(2026, 11, 30, tzinfo=UTC)
@@ -43,18 +45,21 @@ def test_a_released_query_cursor_is_retried_and_the_run_completes(pipeline, sf_e
     )
     dag_run = pipeline.run(DAY, objects=["Contact"])
     assert dag_run.state == "success", states(dag_run)
-    assert dag_run.get_task_instance("sync_contact").try_number == 2
+    # The slice was read again from its start, alone: no task retry was needed.
+    assert dag_run.get_task_instance("sync_contact").try_number == 1
     assert pipeline.mismatches("Contact") == []
-    first, second = pipeline.audit()
-    assert (first["status"], second["status"]) == ("failed", "success")
-    assert "INVALID_QUERY_LOCATOR" in first["error"]
+    (row,) = pipeline.audit()
+    assert row["status"] == "success"
+    assert row["extracted"] == 300, row
 
 
 def test_a_bulk_job_failed_by_an_internal_error_is_retried(pipeline, sf_emulator):
     sf_emulator.org.inject("bulk_job_failed", message="InternalServerError : Internal Server Error", count=1)
     dag_run = pipeline.run(DAY, objects=["Contact"], extraction_method="bulk2")
     assert dag_run.state == "success", states(dag_run)
-    assert dag_run.get_task_instance("sync_contact").try_number == 2
+    assert dag_run.get_task_instance("sync_contact").try_number == 1  # the slice was retried alone
+    failed, done = contact_jobs(sf_emulator.org)
+    assert (failed.state, done.state) == ("Failed", "JobComplete")
     assert pipeline.mismatches("Contact") == []
 
 
@@ -81,9 +86,10 @@ def test_a_bulk_job_that_never_finishes_is_aborted_within_the_runs_budget(pipeli
 
 def test_a_retried_attempt_resumes_the_bulk_job_its_predecessor_started(pipeline, sf_emulator):
     org = sf_emulator.org
-    # The job completes, then every try of its first results page fails: the attempt gives up
-    # (transient) and Airflow retries the task, which must read that same job's results.
-    org.inject("server_unavailable", endpoint="bulk2_results", count=5)
+    # The job completes, then every try of its first results page fails, each time the slice is
+    # read again too: the attempt gives up (transient) and Airflow retries the task, which must
+    # read that same job's results.
+    org.inject("server_unavailable", endpoint="bulk2_results", count=5 * SLICE_ATTEMPTS)
     dag_run = pipeline.run(DAY, objects=["Contact"], extraction_method="bulk2")
     assert dag_run.state == "success", states(dag_run)
     assert dag_run.get_task_instance("sync_contact").try_number == 2

@@ -1,6 +1,6 @@
-"""A worker that freezes (a stopped VM, a long GC pause) in the middle of a load, while it holds
-the object's lock and an open transaction, neither blocks the task's next try nor, when it wakes
-up, commits anything on top of it.
+"""A worker that freezes (a stopped VM, a long GC pause) in the middle of a load, while its slices
+stage with transactions open, neither blocks the task's next try nor, when it wakes up, commits
+or stages anything on top of it.
 
 The frozen worker is a real process stopped with SIGSTOP mid-load, and resumed with SIGCONT
 after its next try committed; both run the real `sync_object` against the emulator and Postgres.
@@ -39,7 +39,12 @@ def _job(sf_emulator, warehouse, try_number: int) -> dict:
         ),
         "warehouse_url": warehouse,
         # A lock wait long enough that only ending the frozen try can unblock the next in time.
-        "settings": {"chunk_size": 50, "rest_batch_size": 200, "object_lock_wait_seconds": 300},
+        "settings": {
+            "chunk_size": 50,
+            "rest_batch_size": 200,
+            "object_lock_wait_seconds": 300,
+            "slice_records": 100,  # several slices, staged at once through connections of their own
+        },
         "sobject": "Contact",
         "run_id": "scheduled__2026-11-29",
         "interval_start": DAY.isoformat(),
@@ -48,14 +53,14 @@ def _job(sf_emulator, warehouse, try_number: int) -> dict:
     }
 
 
-def _idle_in_transaction(url: str) -> bool:
+def _staging_under_way(url: str) -> bool:
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%%' "
-                "AND state = 'idle in transaction' AND query LIKE '%%\"salesforce\".\"contact\"%%'"
-            )
+            cur.execute("SELECT to_regclass('salesforce.load_checkpoint_slice') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return False
+            cur.execute("SELECT count(*) FROM salesforce.load_checkpoint_slice WHERE staged > 0")
             return cur.fetchone()[0] > 0
     finally:
         conn.close()
@@ -66,12 +71,12 @@ def test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes(
 ):
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    # Pages come slowly, so the first try is caught mid-load with its transaction open.
+    # Pages come slowly, so the first try is caught while its slices stage.
     sf_emulator.org.inject("delay", endpoint="query_more", seconds=0.5, count=None)
     frozen = context.Process(target=_sync, args=(results, _job(sf_emulator, warehouse, 1)))
     frozen.start()
     deadline = time.monotonic() + 60
-    while not _idle_in_transaction(warehouse):
+    while not _staging_under_way(warehouse):
         assert time.monotonic() < deadline, "the first try never got to its load"
         time.sleep(0.05)
     os.kill(frozen.pid, signal.SIGSTOP)

@@ -39,7 +39,12 @@ def sync_in_this_process(job: dict[str, Any]) -> str:
         )
         conn = warehouse_connection(settings.postgres_conn_id, settings)
         try:
-            sync_object(request, SalesforcePipelineHook(), conn)
+            sync_object(
+                request,
+                SalesforcePipelineHook(),
+                conn,
+                connect=lambda: warehouse_connection(settings.postgres_conn_id, settings),
+            )
         finally:
             conn.close()
     except BaseException:

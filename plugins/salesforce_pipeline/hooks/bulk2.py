@@ -91,7 +91,13 @@ class Bulk2QueryMixin:
         def get_conn(self) -> Salesforce:
             """The logged-in simple-salesforce client."""
 
-    def bulk2_query_csv_pages(
+    def bulk2_query_csv_pages(self, soql: str, **options: Any) -> Iterator[bytes]:
+        """Run a Bulk API 2.0 query job and yield each CSV results page: the pages of
+        :meth:`bulk2_query_pages_resumable` (same options) without their locators."""
+        for content, _locator in self.bulk2_query_pages_resumable(soql, **options):
+            yield content
+
+    def bulk2_query_pages_resumable(
         self,
         soql: str,
         *,
@@ -102,7 +108,8 @@ class Bulk2QueryMixin:
         max_polls: int | None = None,
         resume_job_id: str | None = None,
         on_job_created: Callable[[str], None] | None = None,
-    ) -> Iterator[bytes]:
+        start_locator: str | None = None,
+    ) -> Iterator[tuple[bytes, str | None]]:
         """Run a Bulk API 2.0 query job and yield each CSV results page (header row included), as
         the UTF-8 bytes Salesforce sent, checked against ``Sforce-NumberOfRecords``.
 
@@ -124,6 +131,8 @@ class Bulk2QueryMixin:
             its results are read and no job is created; otherwise a new job is created.
         :param on_job_created: called with a new job's id as soon as Salesforce has created it
             (the caller persists it so that its next attempt can resume the job).
+        :param start_locator: with a resumed job, the ``Sforce-Locator`` of the first page not yet
+            read (each page is yielded with the locator of the page after it, None after the last).
         :raises SalesforceBulkJobError: the job ended Failed or Aborted (Salesforce's errorMessage);
             ``retryable`` when Salesforce failed it with an internal error or a timeout.
         :raises BulkJobBudgetExhausted: ``max_polls`` polls were spent; the job was aborted.
@@ -147,7 +156,8 @@ class Bulk2QueryMixin:
         if resumed is None or resumed.get("state") != "JobComplete":
             self._wait_for_bulk_job(job_id, job_url, poll_interval, max_wait, max_polls)
 
-        locator: str | None = None
+        # A locator belongs to its job: it is used only when that job is the one being read.
+        locator: str | None = start_locator if resumed is not None else None
         pages = 0
         while True:
             params: dict[str, Any] = {"maxRecords": max_records}
@@ -163,11 +173,12 @@ class Bulk2QueryMixin:
                 stream=True,  # read by _read_csv_page in one piece, not joined from 10 kB pieces
             )
             pages += 1
+            finished = not locator or locator == "null"
             if content:
-                yield content
+                yield content, None if finished else locator
             # Let the caller's page go before the next one downloads (it is tens of MB).
             del content
-            if not locator or locator == "null":
+            if finished:
                 break
         self.log.info("Bulk 2.0 job %s: read %d results pages", job_id, pages)
 

@@ -119,6 +119,24 @@ class RestQueryMixin:
             ValueError for a body that is not a query result (it is fetched again). By default a
             page is the list of record dicts, as simple-salesforce returns them.
         """
+        for page, _next_url in self.query_pages_resumable(
+            soql, include_deleted=include_deleted, batch_size=batch_size, decoder=decoder
+        ):
+            yield page
+
+    def query_pages_resumable(
+        self: _Hook,
+        soql: str,
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 2000,
+        decoder: PageDecoder[P] | None = None,
+        resume_url: str | None = None,
+    ) -> Iterator[tuple[P, str | None]]:
+        """Like :meth:`query_pages`, yielding ``(page, nextRecordsUrl)``: the cursor path that
+        reads the rest (None after the last page), which a caller may store and pass back as
+        ``resume_url`` to continue from there (while Salesforce keeps the cursor: 15 idle minutes,
+        and at most 10 per user; past that it answers ``INVALID_QUERY_LOCATOR``)."""
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
         decode: PageDecoder[Any] = decoder or records_page
@@ -126,17 +144,24 @@ class RestQueryMixin:
         client = self.get_conn()
         resource = "queryAll/" if include_deleted else "query/"
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        url = f"{client.base_url}{resource}"
-        page, done, next_url = self.http.call(
-            "GET", url, read, what="query", headers=headers, params={"q": soql}
-        )
+        if resume_url:
+            url = f"https://{client.sf_instance}{resume_url}"
+            page, done, next_url = self.http.call(
+                "GET", url, read, what="query page (resumed)", headers=headers
+            )
+        else:
+            url = f"{client.base_url}{resource}"
+            page, done, next_url = self.http.call(
+                "GET", url, read, what="query", headers=headers, params={"q": soql}
+            )
         pages = records = 0
         while True:
             pages += 1
             records += len(page)
             self.log.debug("Query page %d: %d records", pages, len(page))
-            yield page
-            if done or not next_url:
+            finished = done or not next_url
+            yield page, None if finished else next_url
+            if finished:
                 break
             # The instance may have changed with a fresh login mid-query; the cursor has not.
             url = f"https://{self.get_conn().sf_instance}{next_url}"

@@ -18,6 +18,7 @@ an API error does.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -89,6 +90,9 @@ class SalesforceTransport(requests.Session):
         self._sleep = sleep
         self._log = log
         self._sender = sender
+        # Parallel slices share one transport: counting and logging in again happen under a lock,
+        # so no call goes uncounted and one expired session costs one login, not one per thread.
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------- one send
     def send_once(self, method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -229,11 +233,13 @@ class SalesforceTransport(requests.Session):
     ) -> requests.Response:
         """Send with the current token; after a 401, log in once and send again."""
         while True:
-            if self.token is None:
-                self.token = self._relogin()
+            token = self.token
+            if token is None:
+                token = self._fresh_token(None)
             headers = dict(kwargs.get("headers") or {})
-            headers["Authorization"] = f"Bearer {self.token}"
-            self.api_calls += 1  # counted when sent: a request lost in transit may still count
+            headers["Authorization"] = f"Bearer {token}"
+            with self._lock:
+                self.api_calls += 1  # counted when sent: a request lost in transit may still count
             response = self.send_once(method, url, **{**kwargs, "headers": headers})
             self.note_usage(response)
             if response.status_code != 401:
@@ -249,7 +255,14 @@ class SalesforceTransport(requests.Session):
             # Not counted as a retry: an expired session is normal for long extractions.
             state.refreshed = True
             self._log.info("Salesforce session expired during %s (%s); logging in again", what, code)
-            self.token = self._relogin()
+            self._fresh_token(token)
+
+    def _fresh_token(self, expired: str | None) -> str:
+        """Log in again, unless another thread already replaced the ``expired`` token."""
+        with self._lock:
+            if self.token is None or self.token == expired:
+                self.token = self._relogin()
+            return self.token
 
     # ----------------------------------------------------------------- reading answers
     def transient_failure(self, response: requests.Response) -> Retryable | None:
@@ -310,7 +323,8 @@ class SalesforceTransport(requests.Session):
             return None
         base, rest = refused_url.split(marker, 1)
         limits_url = f"{base}{marker}{rest.split('/', 1)[0]}/limits/"
-        self.api_calls += 1
+        with self._lock:
+            self.api_calls += 1
         try:
             response = self.send_once("GET", limits_url, headers={"Authorization": f"Bearer {self.token}"})
         except (Retryable, SalesforcePipelineError):

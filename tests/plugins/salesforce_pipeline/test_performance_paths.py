@@ -21,8 +21,9 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from salesforce_pipeline import budget, load, sync
+from salesforce_pipeline import budget, load, slice_stage, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ACCOUNT, CONTACT
 from salesforce_pipeline.settings import PipelineSettings
 from salesforce_pipeline.transform import snake_case
@@ -128,7 +129,7 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
 def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_factory, conn, monkeypatch):
     transformed: list[int] = []
     loaded: list[int] = []
-    real_transform, real_prepare = sync.transform_columns, load.ObjectLoad.prepare_chunk
+    real_transform, real_prepare = slice_stage.transform_columns, LoadTarget.prepare
 
     def spy_transform(chunk, *args, **kwargs):
         assert all(len(values) == chunk.count for values in chunk.columns.values())
@@ -139,8 +140,8 @@ def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_
         loaded.append(len(frame))
         return real_prepare(self, frame)
 
-    monkeypatch.setattr(sync, "transform_columns", spy_transform)
-    monkeypatch.setattr(load.ObjectLoad, "prepare_chunk", spy_prepare)
+    monkeypatch.setattr(slice_stage, "transform_columns", spy_transform)
+    monkeypatch.setattr(LoadTarget, "prepare", spy_prepare)
     summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100)
 
     assert summary.extracted > 400
@@ -172,6 +173,11 @@ class SyntheticHook:
     def count(self, soql: str, *, include_deleted: bool = False) -> int:
         self.api_calls += 1
         return self.total
+
+    def query_pages_resumable(self, soql: str, *, resume_url=None, **options):
+        pages = len(range(0, self.total, options.get("batch_size", 2000)))
+        for number, page in enumerate(self.query_pages(soql, **options), 1):
+            yield page, None if number == pages else f"/cursor-{number}"
 
     def query_pages(self, soql: str, *, include_deleted: bool = False, batch_size: int = 2000, decoder=None):
         fields = [f["name"] for f in self.describe["fields"] if f["name"] in CONTACT.default_fields]

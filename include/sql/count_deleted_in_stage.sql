@@ -1,0 +1,1 @@
+SELECT count(*) FILTER (WHERE is_deleted), count(*) FROM {stage};

@@ -1,0 +1,158 @@
+"""Cutting a large load's window into SystemModstamp slices of about `slice_records` records each.
+
+The cutting is pure (`plan_slices`): the caller supplies Salesforce's answers (the first and last SystemModstamp in the
+window, and a `COUNT()` of any sub-range), so it is tested without an org;
+`plan_from_salesforce` asks them of the org.
+
+Why SystemModstamp and not Id: a record that changes while the load runs moves to the newest
+stamp. The slice that reaches up to "now" (the top slice, with no upper bound) is read last,
+after every other slice has finished, so a record that moves out of a slice not yet read lands
+in one still to be read, and no record is missed. (A record read twice is kept once, at its
+newest version, when the slices are merged.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline.extract import Window, build_count_soql
+
+if TYPE_CHECKING:
+    from salesforce_pipeline.objects import ObjectSpec
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """One slice: SystemModstamp in [lower, upper) within the window (None: the window's bound)."""
+
+    number: int
+    lower: datetime | None
+    upper: datetime | None
+    expected: int
+
+    def window(self, whole: Window) -> Window:
+        """The slice as a window of its own, bounded by the load's window where it is open."""
+        return Window(
+            start=self.lower if self.lower is not None else whole.start,
+            end=self.upper if self.upper is not None else whole.end,
+        )
+
+    @property
+    def reaches_now(self) -> bool:
+        """Whether the slice has no upper bound (then it must be read after all the others)."""
+        return self.upper is None
+
+
+def plan_slices(
+    total: int,
+    *,
+    first_stamp: datetime | None,
+    last_stamp: datetime | None,
+    count_between: Callable[[datetime, datetime], int],
+    slice_records: int,
+    max_counts: int,
+) -> list[SlicePlan]:
+    """Slices covering the window, each of about ``slice_records`` records or fewer.
+
+    The stamps' range (whole seconds, as SOQL compares them) is halved until a part holds at most
+    ``slice_records`` records; each halving costs one ``count_between(lower, upper)`` call
+    (``[lower, upper)``), at most ``max_counts`` in all. A second holding more records than that is
+    one slice of its own. Adjacent parts that fit in one slice together are merged. The first
+    slice starts, and the last ends, where the window does (``lower``/``upper`` None).
+    """
+    if total <= slice_records or first_stamp is None or last_stamp is None or max_counts < 1:
+        return [SlicePlan(1, None, None, total)]
+    low = int(first_stamp.timestamp())
+    high = int(last_stamp.timestamp()) + 1  # the last stamp's second included
+    parts: list[tuple[int, int, int]] = []  # (low, high, count), in order
+    pending = [(low, high, total)]
+    counts = 0
+    while pending:
+        part_low, part_high, count = pending.pop()
+        if count <= slice_records or part_high - part_low <= 1 or counts >= max_counts:
+            parts.append((part_low, part_high, count))
+            continue
+        middle = (part_low + part_high) // 2
+        left = count_between(_moment(part_low), _moment(middle))
+        counts += 1
+        # Processed last-in first-out: the left half first, so parts come out in order.
+        pending.append((middle, part_high, max(count - left, 0)))
+        pending.append((part_low, middle, left))
+    merged = _merge_small(parts, slice_records)
+    slices = [
+        SlicePlan(number, None if number == 1 else _moment(part_low), _moment(part_high), count)
+        for number, (part_low, part_high, count) in enumerate(merged, 1)
+    ]
+    # Past the last stamp seen when planning: only records changed since, read last. Every other
+    # slice is bounded above and may be read at once with the rest.
+    slices.append(SlicePlan(len(slices) + 1, _moment(high), None, 0))
+    return slices
+
+
+def _merge_small(parts: list[tuple[int, int, int]], slice_records: int) -> list[tuple[int, int, int]]:
+    merged: list[tuple[int, int, int]] = []
+    for part in parts:
+        if merged and merged[-1][2] + part[2] <= slice_records:
+            low, _high, count = merged[-1]
+            merged[-1] = (low, part[1], count + part[2])
+        else:
+            merged.append(part)
+    return merged
+
+
+def _moment(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def reading_order(slices: list[SlicePlan]) -> tuple[list[SlicePlan], list[SlicePlan]]:
+    """``(first, last)``: the slices that may be read at once, and the one(s) reaching up to now,
+    read only after all of the first have finished (see the module docstring)."""
+    return [s for s in slices if not s.reaches_now], [s for s in slices if s.reaches_now]
+
+
+def plan_from_salesforce(
+    hook: Any, spec: ObjectSpec, window: Window, total: int, slice_records: int
+) -> list[SlicePlan]:
+    """The window's slices, from Salesforce's answers: the first and last SystemModstamp in the
+    window (one query each) and a ``COUNT()`` per halving. Nothing is asked when ``total`` fits
+    in one slice."""
+    if total <= slice_records:
+        return [SlicePlan(1, None, None, total)]
+
+    def edge(order: str) -> datetime | None:
+        condition = window.soql_condition()
+        where = f" WHERE {condition}" if condition else ""
+        soql = f"SELECT SystemModstamp FROM {spec.name}{where} ORDER BY SystemModstamp {order} LIMIT 1"
+        for page in hook.query_pages(soql, include_deleted=True):
+            for record in page:
+                return _parse_stamp(record["SystemModstamp"])
+        return None
+
+    def count_between(lower: datetime, upper: datetime) -> int:
+        part = Window(
+            start=max(lower, window.start) if window.start else lower,
+            end=min(upper, window.end) if window.end else upper,
+        )
+        return hook.count(build_count_soql(spec, part), include_deleted=True)
+
+    wanted = -(-total // slice_records)
+    return plan_slices(
+        total,
+        first_stamp=edge("ASC"),
+        last_stamp=edge("DESC"),
+        count_between=count_between,
+        slice_records=slice_records,
+        max_counts=min(4 * wanted, MAX_PLANNING_COUNTS),
+    )
+
+
+#: COUNT() calls a plan may spend halving the window, whatever its size.
+MAX_PLANNING_COUNTS = 200
+
+
+def _parse_stamp(value: str) -> datetime:
+    # Salesforce's form: 2024-05-20T20:49:32.000+0000
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)

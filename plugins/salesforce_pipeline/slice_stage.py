@@ -1,0 +1,253 @@
+"""Read one slice from Salesforce and stage it, page by page, each page committed with its progress.
+
+A REST page (up to 2,000 records) or a Bulk 2.0 results page is transformed, serialised for COPY
+and COPYed into the slice's stage table; its rejected records go to the load's rejects table;
+then the slice's progress (rows staged, the cursor or locator to go on from, done) is written and
+everything is committed together. A slice stopped anywhere resumes after its last committed page:
+a Bulk job's results are read on from the stored locator, a REST query from its stored cursor
+while Salesforce keeps it (else the slice is read again from its start).
+
+No target table is touched here, and no lock is held: the apply does that, at the end, briefly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline import extract
+from salesforce_pipeline.bulk_csv import bulk_page_chunks
+from salesforce_pipeline.checkpoint import Checkpoint, SliceState
+from salesforce_pipeline.column_chunk import ChunkBuffer, ColumnChunk
+from salesforce_pipeline.conversions import valid_ids
+from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
+from salesforce_pipeline.load_target import LoadTarget
+from salesforce_pipeline.prefetch import prefetched
+from salesforce_pipeline.rest_columns import RestColumnDecoder
+from salesforce_pipeline.sql_files import sql_template
+from salesforce_pipeline.transform import transform_columns
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+    from salesforce_pipeline.audit import Attempt
+    from salesforce_pipeline.extract import FieldPlan, Window
+    from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+    from salesforce_pipeline.objects import ObjectSpec
+    from salesforce_pipeline.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+
+class SlicesStopped(SalesforcePipelineError):
+    """Another slice failed for good, so this one stopped after its last committed page."""
+
+    retryable = True
+
+
+@dataclass
+class SliceTotals:
+    """What staging read this attempt, summed over slices (thread-safe `add`)."""
+
+    records: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    pages: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, records: int, rejected: int, duplicates: int) -> None:
+        """Count one staged page."""
+        with self._lock:
+            self.records += records
+            self.rejected += rejected
+            self.duplicates += duplicates
+            self.pages += 1
+
+
+@dataclass
+class StagingJob:
+    """Everything a slice needs to read and stage itself; shared by the slices of one load."""
+
+    hook: SalesforcePipelineHook
+    spec: ObjectSpec
+    plan: FieldPlan
+    settings: PipelineSettings
+    window: Window
+    checkpoint: Checkpoint
+    attempt: Attempt
+    progress: extract.Progress
+    bulk_max_polls: int | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    totals: SliceTotals = field(default_factory=SliceTotals)
+
+
+def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection) -> None:
+    """Read the slice from where its checkpoint stands and stage it to the end."""
+    checkpoint = job.checkpoint
+    target = LoadTarget(
+        conn,
+        job.spec,
+        job.plan.columns,
+        schema=job.settings.schema,
+        dag_run_id=checkpoint.target.dag_run_id,
+        extracted_at=checkpoint.extracted_at,
+    )
+    soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))
+    _commit(conn, checkpoint, state, replace(state, attempts=state.attempts + 1))
+    pages = (
+        _bulk_pages(job, state, conn, soql)
+        if checkpoint.method == "bulk2"
+        else _rest_pages(job, state, conn, soql)
+    )
+    for chunks, resume_at in pages:
+        if job.stop.is_set():
+            raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
+        _stage_page(job, state, target, chunks, resume_at)
+
+
+def _stage_page(
+    job: StagingJob,
+    state: SliceState,
+    target: LoadTarget,
+    chunks: Iterator[ColumnChunk],
+    resume_at: str | None,
+) -> None:
+    """Transform, COPY and commit one page with the slice's progress."""
+    plan, spec, checkpoint = job.plan, job.spec, job.checkpoint
+    conn = target.conn
+    stage = checkpoint.stage_table(state.plan.number)
+    rows = records = rejected = duplicates = 0
+    with conn.cursor() as cur:
+        checkpoint.fence(cur)
+        for chunk in chunks:
+            if not chunk.count:
+                continue
+            records += chunk.count
+            result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
+            del chunk
+            if result.rejects:
+                _stage_rejects(cur, checkpoint, state, result.rejects, spec.key_prefix)
+            prepared = target.prepare(result.frame)
+            if prepared is not None:
+                target.copy_into(stage, prepared.payload)
+                rows += prepared.rows
+            rejected += len(result.rejects)
+            duplicates += result.duplicates_dropped
+            del result, prepared
+        done = resume_at is None
+    _commit(
+        conn, checkpoint, state, replace(state, staged=state.staged + rows, resume_at=resume_at, done=done)
+    )
+    job.totals.add(records, rejected, duplicates)
+    job.progress.page(records)
+
+
+def _stage_rejects(
+    cur: Any, checkpoint: Checkpoint, state: SliceState, rejects: list, key_prefix: str
+) -> None:
+    from psycopg2.extras import execute_values
+
+    names_row = valid_ids([r.record_id for r in rejects], key_prefix)
+    execute_values(
+        cur,
+        sql_template("stage_reject.sql", rejects=checkpoint.rejects_table),
+        [
+            (state.plan.number, r.record_id, r.reason, r.raw_record, bool(valid))
+            for r, valid in zip(rejects, names_row, strict=True)
+        ],
+    )
+
+
+def _commit(conn: PgConnection, checkpoint: Checkpoint, state: SliceState, new: SliceState) -> None:
+    """Save ``new`` as the slice's progress and commit; only then does ``state`` take it on."""
+    with conn.cursor() as cur:
+        checkpoint.fence(cur)
+        checkpoint.save(cur, new)
+    conn.commit()
+    state.staged, state.done, state.resume_at = new.staged, new.done, new.resume_at
+    state.bulk_job_id, state.attempts = new.bulk_job_id, new.attempts
+
+
+def _rest_pages(
+    job: StagingJob, state: SliceState, conn: PgConnection, soql: str
+) -> Iterator[tuple[Iterator[ColumnChunk], str | None]]:
+    """The slice's REST pages, from its stored cursor if Salesforce still has it."""
+    hook, fields = job.hook, job.plan.fields
+
+    def pages(resume_url: str | None) -> Iterator[tuple[ColumnChunk, str | None]]:
+        return hook.query_pages_resumable(
+            soql,
+            include_deleted=True,
+            batch_size=job.settings.rest_batch_size,
+            decoder=RestColumnDecoder(fields),
+            resume_url=resume_url,
+        )
+
+    source = pages(state.resume_at)
+    if state.resume_at:
+        try:
+            first = next(source)
+        except SalesforceTransientError as exc:
+            # Released (more than 10 cursors of the user) or idle for 15 minutes: start over.
+            log.info(
+                "%s: slice %d: its query cursor is gone (%s); reading it from its start",
+                job.spec.name,
+                state.plan.number,
+                exc,
+            )
+            job.checkpoint.reset(conn, state)
+            conn.commit()
+            source = pages(None)
+        else:
+            source = _chain(first, source)
+    # The next page downloads while this one is transformed and staged.
+    for page, next_url in prefetched(
+        source, depth=1, name=f"{job.spec.name} slice {state.plan.number} prefetch"
+    ):
+        # A page is cut into chunks of at most chunk_size records, as a Bulk page is.
+        buffer = ChunkBuffer(fields, job.settings.chunk_size)
+        yield itertools.chain(buffer.add(page), buffer.flush()), next_url
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _bulk_pages(
+    job: StagingJob, state: SliceState, conn: PgConnection, soql: str
+) -> Iterator[tuple[Iterator[ColumnChunk], str | None]]:
+    """The slice's Bulk 2.0 job's results pages: its stored job and locator when Salesforce still
+    has the job, else a new job (and the slice's staged rows go: they came from the old one)."""
+    settings, checkpoint = job.settings, job.checkpoint
+
+    def created(job_id: str) -> None:
+        if state.staged or state.resume_at:
+            log.info(
+                "%s: slice %d: its Bulk job is gone; staging it again from a new job",
+                job.spec.name,
+                state.plan.number,
+            )
+            checkpoint.reset(conn, state)
+        _commit(conn, checkpoint, state, replace(state, bulk_job_id=job_id))
+        job.attempt.record_bulk_job(job_id, soql, datetime.now(UTC))
+
+    for content, locator in job.hook.bulk2_query_pages_resumable(
+        soql,
+        include_deleted=True,
+        max_records=settings.bulk_page_size,
+        poll_interval=settings.bulk_poll_seconds,
+        max_wait=settings.bulk_max_wait_seconds,
+        max_polls=job.bulk_max_polls,
+        resume_job_id=state.bulk_job_id,
+        on_job_created=created,
+        start_locator=state.resume_at,
+    ):
+        chunks = bulk_page_chunks(content, job.plan.fields, settings.chunk_size)
+        del content  # the parser holds the page now, and lets it go once it is read
+        yield chunks, locator

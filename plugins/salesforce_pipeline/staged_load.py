@@ -1,0 +1,162 @@
+"""The apply: one short transaction that moves a load's staged rows into its table.
+
+Everything slow happened before it: reading Salesforce, converting, COPYing into the slices'
+stage tables, merging them into one stage with each Id once (`checkpoint.merge`). The apply
+takes the object's lock and, in one transaction, writes the rows, moves the rejected records
+to `load_rejects`, verifies, marks rows Salesforce no longer has (full refresh), reconciles
+and deletes the checkpoint; the caller commits it. Other runs of the object wait only for this.
+
+Two ways in, chosen under the lock:
+
+* the table is **empty** (a first load): the merged rows are INSERTed as they are, and the
+  table must then hold exactly them;
+* it **holds rows**: the guarded upsert keeps the newest SystemModstamp (`guarded_upsert`), every
+  merged Id must be in the table at its stamp or a newer one, and a full refresh marks the rows
+  whose Id is not among them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from salesforce_pipeline.guarded_upsert import upsert_from
+from salesforce_pipeline.load_target import LoadTarget
+from salesforce_pipeline.objects import ObjectSpec
+from salesforce_pipeline.warehouse import Waits, lock_object
+
+if TYPE_CHECKING:
+    from psycopg2.extensions import connection as PgConnection
+
+log = logging.getLogger(__name__)
+
+
+class StagedLoad:
+    """`begin()` (the lock), `apply()`, the checks, then `commit()` or `rollback()`."""
+
+    def __init__(
+        self,
+        conn: PgConnection,
+        spec: ObjectSpec,
+        columns: Sequence[str],
+        *,
+        dag_run_id: str,
+        extracted_at: datetime,
+        schema: str,
+        merged: Any,
+        rejects: Any,
+        waits: Waits | None = None,
+    ) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.target = LoadTarget(
+            conn, spec, columns, schema=schema, dag_run_id=dag_run_id, extracted_at=extracted_at
+        )
+        self.merged = merged
+        self.rejects = rejects
+        self.waits = waits or Waits()
+        self.was_empty = False
+        self.upserted = 0
+        self.lock_seconds = 0.0
+        self._locked_at: float | None = None
+
+    @property
+    def mode(self) -> str:
+        """How the rows went in: "insert" into an empty table, or "guarded" upsert."""
+        return "insert" if self.was_empty else "guarded"
+
+    def staged_counts(self) -> tuple[int, int]:
+        """``(deleted, rows)`` of the merged stage: records flagged deleted, and Ids in all."""
+        ((deleted, rows),) = self.target.query("count_deleted_in_stage.sql", stage=self.merged)
+        return deleted, rows
+
+    def begin(self) -> None:
+        """Wait for any other load of this object (at most ``object_lock_wait_seconds``)."""
+        with self.conn.cursor() as cur:
+            lock_object(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)
+        self._locked_at = time.monotonic()
+        ((self.was_empty,),) = self.target.query("target_is_empty.sql")
+
+    def apply(self) -> int:
+        """Write the merged rows and the rejected records; returns the rows written."""
+        from psycopg2 import sql
+
+        target = self.target
+        target.run("create_rejected_ids.sql", rejected=target.rejected)
+        target.run(
+            "apply_stage_rejects.sql",
+            {"dag_run_id": target.dag_run_id, "sobject": self.spec.name},
+            schema=sql.Identifier(target.schema),
+            rejects=self.rejects,
+            rejected=target.rejected,
+        )
+        if self.was_empty:
+            self.upserted = target.run(
+                "insert_from_stage.sql", stage=self.merged, columns=target.column_list()
+            )
+        else:
+            self.upserted = upsert_from(target, self.merged)
+        log.info(
+            "%s: applied %d rows to %s (%s)", self.spec.name, self.upserted, target.table_name, self.mode
+        )
+        return self.upserted
+
+    def verification_problem(self) -> str | None:
+        """What is missing from the table after the apply, or None when every merged row is there."""
+        target = self.target
+        if self.was_empty:
+            ((present,),) = target.query("count_rows.sql")
+            _deleted, merged = self.staged_counts()
+            if present == merged:
+                return None
+            return f"{target.table_name} holds {present} rows after inserting {merged} into it while it was empty"
+        missing = [row[0] for row in target.query("verify_load.sql", extracted=self.merged)]
+        if not missing:
+            return None
+        return (
+            f"{len(missing)}+ extracted records are not in {target.table_name} at their extracted "
+            f"SystemModstamp or newer (e.g. {missing[:5]})"
+        )
+
+    def mark_missing_as_deleted(self, extraction_started_at: datetime) -> int:
+        """Full refresh: flag rows whose Id Salesforce no longer has at all; returns how many."""
+        if self.was_empty:
+            return 0  # every row in the table came from this load
+        target = self.target
+        return target.run(
+            "mark_missing_deleted.sql",
+            {
+                "extracted_at": target.extracted_at,
+                "dag_run_id": target.dag_run_id,
+                "extraction_started_at": extraction_started_at,
+            },
+            extracted=self.merged,
+            rejected=target.rejected,
+        )
+
+    def extracted_id_count(self) -> int:
+        """Distinct Ids loaded by this run (rejected records are not among them)."""
+        return self.staged_counts()[1]
+
+    def count_live_rows(self) -> int:
+        """Rows of the table not marked deleted, as this transaction sees them."""
+        ((count,),) = self.target.query("count_live_rows.sql")
+        return count
+
+    def commit(self) -> None:
+        """Make the load visible to other sessions, and release the object's lock."""
+        self.conn.commit()
+        self._released()
+
+    def rollback(self) -> None:
+        """Undo the apply, and release the object's lock."""
+        self.conn.rollback()
+        self._released()
+
+    def _released(self) -> None:
+        if self._locked_at is not None:
+            self.lock_seconds = time.monotonic() - self._locked_at
+            self._locked_at = None
