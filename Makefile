@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint format test mutations demo airflow airflow-status browser bench bench-orgs bench-calculated bench-emulator db down clean lock
+.PHONY: help install lint format test mutations demo airflow airflow-status browser bench bench-orgs bench-calculated bench-large-load bench-emulator db down clean lock
 
 help:
 	@echo "make demo      run the pipeline end to end on the emulator and a local Postgres"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench     the performance benchmark (not part of make test)"
 	@echo "make bench-orgs only the many-orgs row of make bench: 50 small orgs through a real scheduler"
 	@echo "make bench-calculated only the formula-refresh row of make bench (1,000,000 Contacts)"
+	@echo "make bench-large-load only the large-first-load rows of make bench (1,000,000 Contacts, slices, kill + resume)"
 	@echo "make mutations remove each protection once: a test must fail without it (0 survivors)"
 	@echo "make down      stop everything the targets above started"
 	@echo "make clean     down, then remove .venv and .local"
@@ -80,11 +81,13 @@ airflow-status: $(STAMP)
 browser: $(STAMP)
 	@bash tools/install_browser.sh $(PY)
 
-# The pipeline's own figures, then the many-orgs row (ORGS_BENCH_ARGS="--orgs 5" for a quick one).
+# The pipeline's own figures, then the many-orgs row (ORGS_BENCH_ARGS="--orgs 5" for a quick one),
+# the calculated-fields row and the large first load (LARGE_LOAD_BENCH_ARGS=--quick for a quick one).
 bench: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/pipeline_bench.py $(BENCH_ARGS)
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/orgs_bench.py $(ORGS_BENCH_ARGS)
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/calculated_bench.py $(CALCULATED_BENCH_ARGS)
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/large_load_bench.py $(LARGE_LOAD_BENCH_ARGS)
 
 # The many-orgs row alone: a real Airflow, so 50 orgs take a few minutes on 2 cores.
 bench-orgs: $(STAMP) db
@@ -93,6 +96,11 @@ bench-orgs: $(STAMP) db
 # Only the calculated-fields row: a refresh of formula fields next to a full refresh (1M Contacts).
 bench-calculated: $(STAMP) db
 	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/calculated_bench.py $(CALCULATED_BENCH_ARGS)
+
+# Only the large-first-load rows (issue #18): parallel slices against the sequential floor, a load
+# killed at ~80% and resumed; BENCH_ARGS="--quick" for 100,000 Contacts.
+bench-large-load: $(STAMP) db
+	@WAREHOUSE_ADMIN_URL="$$($(PYTHON) tools/localpg.py ensure)" $(PY) bench/large_load_bench.py $(BENCH_ARGS)
 
 bench-emulator: $(STAMP)
 	@$(PY) bench/emulator_bench.py $(BENCH_ARGS)
