@@ -286,6 +286,13 @@ def kill_and_retry(emulator: pb.Emulator, env: dict[str, str], logs: str, base: 
     return {"killed": killed, "retry": retry, "digest": pb.table_digest(base["db_url"])["contact"]}
 
 
+def save(args: argparse.Namespace, res: dict[str, Any]) -> None:
+    """The measurements so far to --json (a run that fails half-way keeps what it measured)."""
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=2))
+
+
 @contextlib.contextmanager
 def bench_database() -> Iterator[str]:
     """A throwaway database `sfpipe_bench_<hex>` on the server of WAREHOUSE_ADMIN_URL; its URL."""
@@ -295,14 +302,18 @@ def bench_database() -> Iterator[str]:
     if not admin_url:
         raise SystemExit("WAREHOUSE_ADMIN_URL is not set; run `make bench-large-load`")
     name = f"sfpipe_bench_{secrets.token_hex(4)}"
-    admin = psycopg2.connect(admin_url)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+
+    def execute(statement: str) -> None:  # a fresh connection each time: the server may have restarted
+        admin = psycopg2.connect(admin_url)
+        admin.autocommit = True
+        admin.cursor().execute(statement)
+        admin.close()
+
+    execute(f'CREATE DATABASE "{name}"')
     try:
         yield f"{admin_url.rpartition('/')[0]}/{name}"
     finally:
-        admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def measure(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
@@ -333,6 +344,7 @@ def measure(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         def floor(label: str, name: str, **cfg: Any) -> None:
             print(f"  {label} ...", end="", flush=True)
             res[label] = pb.run_worker(name, {**base, **cfg}, env)
+            save(args, res)
             print(f" {res[label]['seconds']:.1f} s, {res[label]['records']:,} records", flush=True)
 
         def load(label: str, method: str, **settings: Any) -> None:
@@ -342,6 +354,7 @@ def measure(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
                    "settings": {**base["settings"], **settings}}  # fmt: skip
             res[label] = finish(spawn("load", cfg, env, work), cfg, work)
             res[f"digest_{label}"] = pb.table_digest(db_url)
+            save(args, res)
             print(f" {res[label]['seconds']:.1f} s, {res[label]['records']:,} records", flush=True)
 
         # Salesforce's limits for a production org: 25 long-running requests, 10 cursors per user.
@@ -358,6 +371,7 @@ def measure(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         floor("floor_rest_latency", "floor_rest")
         load("rest_latency", "rest")
         res["kill"] = kill_and_retry(emulator, env, work, base, res["rest_latency"], args.kill_at)
+        save(args, res)
     finally:
         emulator.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -509,10 +523,8 @@ def main() -> int:
     args.accounts = args.accounts or args.contacts // 10
     with bench_database() as db_url:
         results = measure(args, db_url)
+    save(args, results)
     print(f"\n{report(args, results)}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
 
 
