@@ -137,20 +137,18 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
-    from salesforce_pipeline import sync
+    from salesforce_pipeline import slice_stage, sync
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
-    from salesforce_pipeline.load import ObjectLoad
+    from salesforce_pipeline.load_target import LoadTarget
     from salesforce_pipeline.objects import OBJECTS as SPECS
     from salesforce_pipeline.settings import PipelineSettings
-    from salesforce_pipeline.writer import BackgroundWriter
 
-    # Stage timings: wrappers around the transform, the COPY serialisation (both in the
-    # extracting thread) and the database side of each chunk (in the writer thread, overlapping
-    # the others). "extract" is what the extracting thread spends on everything else.
-    stage = {"transform": 0.0, "serialize": 0.0, "database": 0.0, "waited": 0.0}
-    original_transform = sync.transform_columns
-    original_prepare, original_write = ObjectLoad.prepare_chunk, ObjectLoad.write_chunk
-    original_close = BackgroundWriter.close
+    # Stage timings: wrappers around the transform and the COPY serialisation and the staging
+    # COPY, summed over the slices' threads (they overlap each other and the HTTP waits).
+    # "apply" is the short transaction under the object's lock (the summary's lock_seconds).
+    stage = {"transform": 0.0, "serialize": 0.0, "database": 0.0, "apply": 0.0}
+    original_transform = slice_stage.transform_columns
+    original_prepare, original_copy = LoadTarget.prepare, LoadTarget.copy_into
 
     def timed(name, function):
         def wrapper(*args, **kwargs):
@@ -162,23 +160,16 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
 
         return wrapper
 
-    def recorded_close(self):
-        try:
-            return original_close(self)
-        finally:
-            stage["waited"] += self.waited_seconds
-
-    original_pages = SalesforcePipelineHook.bulk2_query_csv_pages
+    original_pages = SalesforcePipelineHook.bulk2_query_pages_resumable
 
     def recorded_pages(self, *args, **kwargs):
         stage["bulk_page"] = kwargs.get("max_records", 0)
         return original_pages(self, *args, **kwargs)
 
-    sync.transform_columns = timed("transform", original_transform)
-    ObjectLoad.prepare_chunk = timed("serialize", original_prepare)
-    ObjectLoad.write_chunk = timed("database", original_write)
-    BackgroundWriter.close = recorded_close
-    SalesforcePipelineHook.bulk2_query_csv_pages = recorded_pages
+    slice_stage.transform_columns = timed("transform", original_transform)
+    LoadTarget.prepare = timed("serialize", original_prepare)
+    LoadTarget.copy_into = timed("database", original_copy)
+    SalesforcePipelineHook.bulk2_query_pages_resumable = recorded_pages
 
     settings = PipelineSettings(**cfg.get("settings", {}))
     interval_start = datetime.fromisoformat(cfg["interval_start"])
@@ -202,7 +193,9 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
             ),
             hook,
             conn,
+            connect=lambda: _pg(cfg["db_url"]),  # the slices stage through connections of their own
         )
+        stage["apply"] += summary.lock_seconds
         totals["records"] += summary.extracted
         totals["upserted"] += summary.upserted
         totals["api_calls"] += summary.api_calls
@@ -218,7 +211,7 @@ def worker_pipeline(cfg: dict[str, Any]) -> dict[str, Any]:
         "transform_seconds": stage["transform"],
         "serialize_seconds": stage["serialize"],
         "database_seconds": stage["database"],
-        "waited_seconds": stage["waited"],
+        "apply_seconds": stage["apply"],
         # The load stage as the naive baseline's to_sql is measured: the rows' serialisation plus
         # the database's work on them (which overlaps extraction in the pipeline).
         "load_seconds": stage["serialize"] + stage["database"],
@@ -868,12 +861,11 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
     floor_bulk = fb["seconds"] + fc["seconds"]
 
     def stages(r: dict[str, Any]) -> str:
-        # The extracting thread's time: extraction, transform, serialisation, waiting for the writer.
-        other = r["seconds"] - r["transform_seconds"] - r["serialize_seconds"] - r["waited_seconds"]
+        # Summed over the slices' threads, which overlap each other and the HTTP waits.
         return (
-            f"extract {other:.1f} s, transform {r['transform_seconds']:.1f} s, serialize "
-            f"{r['serialize_seconds']:.1f} s, waited for the writer {r['waited_seconds']:.1f} s; writer thread "
-            f"(COPY, upsert) {r['database_seconds']:.1f} s alongside; RSS after imports {r['rss_before_mb']:.0f} MB"
+            f"slices' threads: transform {r['transform_seconds']:.1f} s, serialize {r['serialize_seconds']:.1f} s, "
+            f"staging COPY {r['database_seconds']:.1f} s; apply under the lock {r['apply_seconds']:.1f} s; "
+            f"RSS after imports {r['rss_before_mb']:.0f} MB"
         )
 
     guarded = res["pipeline_rest_guarded"]

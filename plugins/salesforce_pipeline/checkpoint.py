@@ -200,6 +200,7 @@ class Checkpoint:
                 )
                 self.reset(self.conn, state)
                 self.conn.commit()
+        self.conn.commit()  # the counts' snapshot and locks: the slices TRUNCATE these tables
 
     def plan(self, slices: Sequence[SlicePlan]) -> None:
         """Record the slices and create their stage tables. Commits."""

@@ -166,16 +166,19 @@ def processes_of(server: AirflowServer, name: str) -> list[psutil.Process]:
 
 
 def wait_mid_load(server: AirflowServer, schema: str, timeout: float = 60) -> None:
-    """Until a load of `schema`'s Contacts sits in its open transaction (between two chunks)."""
+    """Until a load of `schema`'s Contacts is mid-way: its slices have staged rows, and none has
+    been applied yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = query(
-            server,
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres%' "
-            f"AND state = 'idle in transaction' AND query LIKE '%\"{schema}\".\"contact\"%'",
-        )
-        if busy[0][0]:
-            return
+        exists = query(server, f"SELECT to_regclass('{schema}.load_checkpoint_slice') IS NOT NULL")
+        if exists[0][0]:
+            staged = query(
+                server,
+                f"SELECT count(*) FROM {schema}.load_checkpoint_slice s "
+                f"JOIN {schema}.load_checkpoint c USING (checkpoint_id) WHERE c.sobject = 'Contact' AND s.staged > 0",
+            )
+            if staged[0][0]:
+                return
         time.sleep(0.1)
     raise AssertionError(f"no load of {schema}.contact caught mid-way within {timeout:.0f}s")
 

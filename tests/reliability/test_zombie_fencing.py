@@ -53,17 +53,32 @@ def _job(sf_emulator, warehouse, try_number: int) -> dict:
     }
 
 
-def _staging_under_way(url: str) -> bool:
+def _slice_mid_transaction(url: str) -> bool:
+    """Whether a slice of the load has a staging transaction open (holding the checkpoint FOR
+    SHARE, which a later try's claim must wait for) at this moment."""
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT to_regclass('salesforce.load_checkpoint_slice') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return False
-            cur.execute("SELECT count(*) FROM salesforce.load_checkpoint_slice WHERE staged > 0")
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres slices%%' "
+                "AND state = 'idle in transaction'"
+            )
             return cur.fetchone()[0] > 0
     finally:
         conn.close()
+
+
+def _freeze_mid_transaction(process, url: str) -> None:
+    """SIGSTOP the process while one of its slices has a staging transaction open: stop it when
+    one is seen, and let it go on to try again when the transaction ended meanwhile."""
+    deadline = time.monotonic() + 60
+    while True:
+        assert time.monotonic() < deadline, "the first try never got to staging"
+        if _slice_mid_transaction(url):
+            os.kill(process.pid, signal.SIGSTOP)
+            if _slice_mid_transaction(url):
+                return
+            os.kill(process.pid, signal.SIGCONT)
 
 
 def test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes(
@@ -71,15 +86,11 @@ def test_a_frozen_worker_neither_blocks_the_next_try_nor_commits_when_it_wakes(
 ):
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
-    # Pages come slowly, so the first try is caught while its slices stage.
+    # Pages come slowly, so the first try is still staging when it is frozen.
     sf_emulator.org.inject("delay", endpoint="query_more", seconds=0.5, count=None)
     frozen = context.Process(target=_sync, args=(results, _job(sf_emulator, warehouse, 1)))
     frozen.start()
-    deadline = time.monotonic() + 60
-    while not _staging_under_way(warehouse):
-        assert time.monotonic() < deadline, "the first try never got to its load"
-        time.sleep(0.05)
-    os.kill(frozen.pid, signal.SIGSTOP)
+    _freeze_mid_transaction(frozen, warehouse)
     try:
         sf_emulator.org.clear_faults()
         # Records change while the first try is frozen: the next try must load them.
@@ -144,6 +155,41 @@ def test_a_stalled_try_that_wakes_after_a_later_try_started_commits_nothing(
         conn.rollback()
         first.close()
         second.close()
+    finally:
+        conn.close()
+        later.close()
+
+
+def test_the_next_try_ends_the_sessions_its_predecessors_slices_staged_through(warehouse):
+    """A frozen try's slices may hold a staging transaction open (and the checkpoint FOR SHARE,
+    which the next try's claim would wait for): their sessions are ended with the try's own."""
+    from salesforce_pipeline import audit
+    from salesforce_pipeline.warehouse import apply_schema
+
+    conn = psycopg2.connect(warehouse, application_name="salesforce_to_postgres test")
+    later = psycopg2.connect(warehouse, application_name="salesforce_to_postgres test")
+    try:
+        apply_schema(conn, "salesforce")
+        common = {
+            "dag_run_id": "r",
+            "sobject": "Contact",
+            "mode": "incremental",
+            "method": None,
+            "window_start": DAY,
+            "window_end": NOW,
+            "started_at": NOW,
+        }
+        first = audit.start_attempt(conn, "salesforce", **common, try_number=1)
+        conn.commit()
+        slice_session = psycopg2.connect(warehouse, application_name=audit.slice_session_name(first.audit_id))
+        with slice_session.cursor() as cur:
+            cur.execute("SELECT 1")  # a transaction left open, as a frozen slice's would be
+        second = audit.start_attempt(later, "salesforce", **common, try_number=2)
+        assert second.end_earlier_tries() == 1
+        with pytest.raises(psycopg2.OperationalError), slice_session.cursor() as cur:
+            cur.execute("SELECT 1")
+        second.close()
+        first.close()
     finally:
         conn.close()
         later.close()

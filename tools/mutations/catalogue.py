@@ -29,6 +29,8 @@ DAG = "tests/dags/test_salesforce_to_postgres.py::"
 DRIFT = "tests/dags/test_schema_drift.py::"
 LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
+CHECKPOINT = "tests/plugins/salesforce_pipeline/test_checkpoint.py::"
+LARGE = "tests/reliability/test_large_loads.py::"
 MUTATIONS = (
     # ---- what keeps the warehouse right: guards, lookback, verification, rollback
     Mutation(
@@ -369,6 +371,75 @@ MUTATIONS = (
         "",
         (
             "tests/plugins/salesforce_pipeline/test_warehouse.py::test_postgres_ends_a_transaction_left_idle_past_the_bound",
+        ),
+    ),
+    # ---- large loads (#18): slices, checkpoints, the short apply
+    Mutation(
+        "a frozen attempt stages nothing more once a later one owns the checkpoint",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        "        if row is None or row[0] != self.owner:",
+        "        if False:",
+        (CHECKPOINT + "test_a_later_attempt_claims_the_checkpoint_and_the_earlier_one_stages_nothing_more",),
+    ),
+    Mutation(
+        "a checkpoint that no longer fits starts over",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        "            fits = old_print == print_ and (old_method == method or not method_requested)",
+        "            fits = True",
+        (CHECKPOINT + "test_a_checkpoint_that_no_longer_fits_is_dropped_with_its_staged_rows",),
+    ),
+    Mutation(
+        "a slice whose staged rows are gone is read again",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        "            if state.staged and self.rows_in_stage(state) != state.staged:",
+        "            if False:",
+        (CHECKPOINT + "test_a_slice_whose_stage_lost_its_rows_is_read_again",),
+    ),
+    Mutation(
+        "stale checkpoints expire",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        "        stale = [row[0] for row in cur.fetchall()]",
+        "        stale = []",
+        (LARGE + "test_a_stale_checkpoint_expires_with_its_staged_rows",),
+    ),
+    Mutation(
+        "the slice reaching up to now is read after all the others",
+        "plugins/salesforce_pipeline/slice_plan.py",
+        "    return [s for s in slices if not s.reaches_now], [s for s in slices if s.reaches_now]",
+        "    return slices, []",
+        (
+            "tests/plugins/salesforce_pipeline/test_slice_plan.py::"
+            "test_the_slice_reaching_up_to_now_is_read_last_and_holds_only_records_changed_since",
+        ),
+    ),
+    Mutation(
+        "the merge keeps one row per Id, its newest version",
+        "include/sql/merge_slice_stages.sql",
+        "SELECT DISTINCT ON (id) {columns}",
+        "SELECT {columns}",
+        (LARGE + "test_records_changed_while_the_load_runs_are_loaded_at_their_newest_version",),
+    ),
+    Mutation(
+        "a failed slice is read again alone",
+        "plugins/salesforce_pipeline/slice_runner.py",
+        "SLICE_ATTEMPTS = 3",
+        "SLICE_ATTEMPTS = 1",
+        (LARGE + "test_a_slice_failing_mid_way_is_read_again_alone",),
+    ),
+    Mutation(
+        "each staged page is committed with its checkpoint",
+        "plugins/salesforce_pipeline/slice_stage.py",
+        "    conn.commit()\n    state.staged, state.done, state.resume_at",
+        "    state.staged, state.done, state.resume_at",
+        (LARGE + "test_a_load_killed_at_any_point_then_retried_ends_exact[rest-half staged]",),
+    ),
+    Mutation(
+        "the next try ends its predecessor's slice sessions",
+        "plugins/salesforce_pipeline/audit.py",
+        '                cur.execute(read_sql("terminate_named_sessions.sql"), {"name": slice_session_name(audit_id)})\n',
+        "                cur.execute('SELECT 1 WHERE false')\n",
+        (
+            "tests/reliability/test_zombie_fencing.py::test_the_next_try_ends_the_sessions_its_predecessors_slices_staged_through",
         ),
     ),
 )

@@ -34,6 +34,9 @@ RANGES = {
     "statement_timeout_seconds": (1.0, 86_400.0),
     "object_lock_wait_seconds": (1.0, 86_400.0),
     "max_active_loads": (1, 16),
+    "max_parallel_slices": (1, 8),
+    "slice_records": (100, 100_000_000),
+    "checkpoint_ttl_hours": (1, 336),
 }
 
 
