@@ -109,21 +109,6 @@ class Attempt:
                 {"audit_id": self.audit_id, "job_id": job_id, "query": query, "created_at": created_at},
             )
 
-    def previous_bulk_job(self, query: str) -> tuple[str, datetime] | None:
-        """The Bulk 2.0 job an earlier attempt of this run created for `query`, if any."""
-        with self.conn.cursor() as cur:
-            cur.execute(
-                self._sql("previous_bulk_job.sql"),
-                {
-                    "dag_run_id": self.dag_run_id,
-                    "sobject": self.sobject,
-                    "query": query,
-                    "audit_id": self.audit_id,
-                },
-            )
-            row = cur.fetchone()
-        return (row[0], row[1]) if row else None
-
     def close_abandoned(self) -> int:
         """Close the `running` rows of this object whose attempt is gone; returns how many."""
         closed = 0

@@ -9,8 +9,7 @@ spent, never polled until the org's allowance is gone.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from salesforce_pipeline import extract
 from salesforce_pipeline.errors import SalesforcePipelineError
@@ -74,30 +73,15 @@ def check_budget(hook, spec, count, method, settings) -> int:
     return allowed
 
 
-def bulk_job_options(hook, attempt, soql, count, allowed, settings, calls_before) -> dict[str, Any]:
-    """Bulk 2.0 job options: polls within what the budget has left, and the job to resume.
+def bulk_polls_per_slice(hook, slices, allowed, settings, calls_before) -> int:
+    """Status polls each slice's Bulk 2.0 job may spend.
 
-    The budget check allowed `allowed` calls for the whole run; the job's creation, its results
-    pages and the counts after the load come first, and whatever is left may be spent on polls.
+    The budget check allowed ``allowed`` calls for the whole run; what is spent already, every
+    slice's job creation, results pages and abort, and the counts after the load come first, and
+    what is left is shared among the slices still to read.
     """
-    pages = extract.bulk_page_calls(count, settings.bulk_page_size)
+    todo = [s for s in slices if not s.done]
+    pages = sum(extract.bulk_page_calls(s.plan.expected, settings.bulk_page_size) for s in todo)
     spent = hook.api_calls - calls_before
-    # Kept back besides: the job's creation (or the look at the job to resume) and an abort.
-    max_polls = max(1, allowed - spent - 2 - pages - AFTER_LOAD_CALLS)
-    previous = attempt.previous_bulk_job(soql)
-    if previous:
-        log.info(
-            "an earlier attempt of this run created Bulk 2.0 job %s for this query; it is resumed if it "
-            "is still running or complete",
-            previous[0],
-        )
-
-    def remember(job_id: str) -> None:
-        attempt.record_bulk_job(job_id, soql, datetime.now(UTC))
-
-    return {
-        "max_polls": max_polls,
-        "max_wait": settings.bulk_max_wait_seconds,
-        "resume_job_id": previous[0] if previous else None,
-        "on_job_created": remember,
-    }
+    left = allowed - spent - pages - 2 * len(todo) - AFTER_LOAD_CALLS
+    return max(1, left // max(len(todo), 1))

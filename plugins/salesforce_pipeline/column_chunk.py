@@ -40,6 +40,11 @@ class ChunkBuffer:
         while self._count >= self.chunk_size:
             yield self._take(self.chunk_size)
 
+    @property
+    def pending(self) -> int:
+        """Records taken but not yet yielded (less than one chunk)."""
+        return self._count
+
     def flush(self) -> Iterator[ColumnChunk]:
         """Yield what is left after the last page, as one chunk smaller than `chunk_size`."""
         if self._count:

@@ -41,6 +41,12 @@ class SlicePlan:
         )
 
     @property
+    def catches_up(self) -> bool:
+        """Whether this is the slice past the last stamp seen when planning, which holds only the
+        records changed since (few): read by REST whatever the load's method, one call, no job."""
+        return self.upper is None and self.lower is not None
+
+    @property
     def reaches_now(self) -> bool:
         """Whether the slice has no upper bound (then it must be read after all the others)."""
         return self.upper is None

@@ -73,7 +73,9 @@ def _wait_all(job: StagingJob, futures: list[Future]) -> None:
     for future in futures:
         future.cancel()
     wait(futures)
-    errors = [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+    errors: list[BaseException] = [
+        error for f in futures if not f.cancelled() and (error := f.exception()) is not None
+    ]
     real = [e for e in errors if not isinstance(e, SlicesStopped)]
     raise (real or errors)[0]
 

@@ -99,11 +99,8 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection) -> None:
     )
     soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))
     _commit(conn, checkpoint, state, replace(state, attempts=state.attempts + 1))
-    pages = (
-        _bulk_pages(job, state, conn, soql)
-        if checkpoint.method == "bulk2"
-        else _rest_pages(job, state, conn, soql)
-    )
+    bulk = checkpoint.method == "bulk2" and not state.plan.catches_up
+    pages = _bulk_pages(job, state, conn, soql) if bulk else _rest_pages(job, state, conn, soql)
     for chunks, resume_at in pages:
         if job.stop.is_set():
             raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
@@ -205,13 +202,23 @@ def _rest_pages(
             source = pages(None)
         else:
             source = _chain(first, source)
-    # The next page downloads while this one is transformed and staged.
+    # The next page downloads while this one is transformed and staged. Pages are gathered into
+    # chunks of chunk_size records (fewer, larger pandas operations) and staged a chunk at a time,
+    # committed with the cursor of the chunk's last page.
+    buffer = ChunkBuffer(fields, job.settings.chunk_size)
     for page, next_url in prefetched(
         source, depth=1, name=f"{job.spec.name} slice {state.plan.number} prefetch"
     ):
-        # A page is cut into chunks of at most chunk_size records, as a Bulk page is.
-        buffer = ChunkBuffer(fields, job.settings.chunk_size)
-        yield itertools.chain(buffer.add(page), buffer.flush()), next_url
+        full = list(buffer.add(page))
+        del page
+        if next_url is None:
+            yield itertools.chain(full, buffer.flush()), None
+        elif full:
+            if buffer.pending:
+                # Only whole pages are committed: a cursor resumes after a page, not inside one.
+                yield itertools.chain(full, buffer.flush()), next_url
+            else:
+                yield iter(full), next_url
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:

@@ -36,7 +36,7 @@ from salesforce_pipeline.settings import PipelineSettings
 from salesforce_pipeline.slice_runner import stage_all
 from salesforce_pipeline.slice_stage import StagingJob
 from salesforce_pipeline.staged_load import StagedLoad
-from salesforce_pipeline.sync_summary import SyncSummary
+from salesforce_pipeline.sync_summary import SyncSummary, finish_audit, usage_text
 from salesforce_pipeline.transform import snake_case
 
 if TYPE_CHECKING:
@@ -77,11 +77,6 @@ class _LoadRun:
     calls_before: int
     connect: Callable[[], PgConnection] | None = None
     drift: schema_drift.Drift | None = None
-
-
-def _usage_text(hook: SalesforcePipelineHook) -> str | None:
-    usage = hook.api_usage
-    return f"{usage[0]}/{usage[1]}" if usage else None
 
 
 def sync_object(
@@ -154,10 +149,10 @@ def sync_object(
             raise
         raise failure from exc
     summary.api_calls = hook.api_calls - run.calls_before
-    summary.api_usage = _usage_text(hook)
+    summary.api_usage = usage_text(hook)
     summary.seconds = time.monotonic() - started
     try:
-        _finish_audit(run, status="success", error=None)
+        finish_audit(run.attempt, run.summary, run.hook, run.calls_before, status="success", error=None)
     finally:
         attempt.close()
     log.info("%s", summary.line())
@@ -248,30 +243,32 @@ def _load(run: _LoadRun) -> None:
         saved,
         run.attempt,
         extract.Progress(spec.name),
-        bulk_max_polls=_bulk_polls(run, saved, allowed) if method == "bulk2" else None,
+        bulk_max_polls=budget.bulk_polls_per_slice(hook, saved.slices, allowed, settings, run.calls_before)
+        if method == "bulk2"
+        else None,
     )
-    stage_all(job, run.conn, run.connect)
+    staging_started = time.monotonic()
+    staged = stage_all(job, run.conn, run.connect)
+    log.info(
+        "%s: staged %d slice(s) in %.1f s (%d records read by this attempt, %d pages)",
+        spec.name,
+        staged,
+        time.monotonic() - staging_started,
+        job.totals.records,
+        job.totals.pages,
+    )
     summary.duplicates = job.totals.duplicates
     _apply(run, saved, plan)
     _settle_schema(run, plan)
-
-
-def _bulk_polls(run: _LoadRun, saved: checkpoint.Checkpoint, allowed: int) -> int:
-    """Status polls each slice's Bulk job may spend: what the budget leaves after every slice's
-    job creation and results pages and the counts after the load, shared among the slices."""
-    settings = run.request.settings
-    todo = [s for s in saved.slices if not s.done]
-    pages = sum(extract.bulk_page_calls(s.plan.expected, settings.bulk_page_size) for s in todo)
-    spent = run.hook.api_calls - run.calls_before
-    left = allowed - spent - pages - 2 * len(todo) - budget.AFTER_LOAD_CALLS
-    return max(1, left // max(len(todo), 1))
 
 
 def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan) -> None:
     """Merge the slices (no lock), then the one short transaction: lock, write, verify, mark
     missing, reconcile, delete the checkpoint, commit (unless a later try started)."""
     request, hook, spec, summary = run.request, run.hook, run.request.spec, run.summary
+    merge_started = time.monotonic()
     merged = saved.merge()
+    log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, time.monotonic() - merge_started)
     loader = StagedLoad(
         run.conn,
         spec,
@@ -375,7 +372,9 @@ def _record_failure(run: _LoadRun, exc: BaseException, started: float) -> BaseEx
     _rollback(run.conn, spec.name)
     run.summary.seconds = time.monotonic() - started
     failure = warehouse.translate(exc, f"{spec.name} load", run.waits)
-    _finish_audit(run, status="failed", error=_error_text(failure))
+    finish_audit(
+        run.attempt, run.summary, run.hook, run.calls_before, status="failed", error=_error_text(failure)
+    )
     run.attempt.close()
     return failure
 
@@ -392,31 +391,3 @@ def _error_text(exc: BaseException) -> str:
     # Our own exceptions' messages are written to be safe to store; others are summarised by type.
     text = str(exc) if isinstance(exc, SalesforcePipelineError) else f"{type(exc).__name__}: {exc}"
     return text[:2000]
-
-
-def _finish_audit(run: _LoadRun, *, status: str, error: str | None) -> None:
-    summary, hook = run.summary, run.hook
-    try:
-        run.attempt.finish(
-            method=summary.method or None,
-            extracted=summary.extracted,
-            upserted=summary.upserted,
-            deleted=summary.deleted,
-            rejected=summary.rejected,
-            api_calls=hook.api_calls - run.calls_before,
-            api_usage_after=_usage_text(hook),
-            salesforce_count=summary.salesforce_count,
-            count_difference=summary.count_difference,
-            count_note=summary.count_note,
-            live_salesforce=summary.live_salesforce,
-            live_warehouse=summary.live_warehouse,
-            live_difference=summary.live_difference,
-            finished_at=datetime.now(UTC),
-            status=status,
-            error=error,
-        )
-    except Exception:
-        # The load's own outcome matters more than its audit row; a lost connection lands here.
-        log.warning("%s: could not record the load's outcome in its load_audit table", summary.sobject)
-        if status == "success":
-            raise

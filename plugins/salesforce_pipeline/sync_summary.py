@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from salesforce_pipeline.audit import Attempt
+    from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,3 +62,46 @@ class SyncSummary:
     def as_dict(self) -> dict[str, Any]:
         """The summary as plain values (what the task returns), the live difference included."""
         return {**asdict(self), "live_difference": self.live_difference}
+
+
+def usage_text(hook: SalesforcePipelineHook) -> str | None:
+    """The org's daily API usage as the hook last saw it, e.g. ``1234/15000``."""
+    usage = hook.api_usage
+    return f"{usage[0]}/{usage[1]}" if usage else None
+
+
+def finish_audit(
+    attempt: Attempt,
+    summary: SyncSummary,
+    hook: SalesforcePipelineHook,
+    calls_before: int,
+    *,
+    status: str,
+    error: str | None,
+) -> None:
+    """Record the attempt's outcome in its load_audit row (a failure to, after a failed load, is
+    only logged: the load's own error matters more)."""
+    try:
+        attempt.finish(
+            method=summary.method or None,
+            extracted=summary.extracted,
+            upserted=summary.upserted,
+            deleted=summary.deleted,
+            rejected=summary.rejected,
+            api_calls=hook.api_calls - calls_before,
+            api_usage_after=usage_text(hook),
+            salesforce_count=summary.salesforce_count,
+            count_difference=summary.count_difference,
+            count_note=summary.count_note,
+            live_salesforce=summary.live_salesforce,
+            live_warehouse=summary.live_warehouse,
+            live_difference=summary.live_difference,
+            finished_at=datetime.now(UTC),
+            status=status,
+            error=error,
+        )
+    except Exception:
+        # The load's own outcome matters more than its audit row; a lost connection lands here.
+        log.warning("%s: could not record the load's outcome in its load_audit table", summary.sobject)
+        if status == "success":
+            raise

@@ -42,6 +42,15 @@ class _Hook(Protocol):
     @property
     def _describe_cache(self) -> dict[str, dict]: ...
     def get_conn(self) -> Salesforce: ...
+    def query_pages_resumable(
+        self,
+        soql: str,
+        *,
+        include_deleted: bool = ...,
+        batch_size: int = ...,
+        decoder: Any = ...,
+        resume_url: str | None = ...,
+    ) -> Iterator[tuple[Any, str | None]]: ...
 
 
 def read_json(response: requests.Response) -> Any:

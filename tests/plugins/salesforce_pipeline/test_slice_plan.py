@@ -58,7 +58,8 @@ def test_the_slice_reaching_up_to_now_is_read_last_and_holds_only_records_change
     ordered, slices, _calls = plan(stamps)
     first, last = reading_order(slices)
     (top,) = last
-    assert top.upper is None and top.expected == 0
+    assert top.upper is None
+    assert top.expected == 0
     assert top.lower > ordered[-1], "every record seen when planning is in a bounded slice"
     assert all(s.upper is not None for s in first)
     # A record that changes while the load runs gets a newer stamp: it lands in the top slice.
