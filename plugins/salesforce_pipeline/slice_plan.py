@@ -155,6 +155,25 @@ def plan_from_salesforce(
     )
 
 
+#: Bulk 2.0 slices read at once. Salesforce already splits each job by primary key on its side, so
+#: more jobs mostly add creations, polls and calls; and each slice holds a results page (tens of
+#: MB) while it is parsed.
+BULK_PARALLEL_SLICES = 2
+
+
+def parallel_slices(method: str, max_parallel_slices: int) -> int:
+    """Slices of a load read at once: the setting, and for Bulk 2.0 at most `BULK_PARALLEL_SLICES`."""
+    return min(max_parallel_slices, BULK_PARALLEL_SLICES) if method == "bulk2" else max_parallel_slices
+
+
+def records_per_slice(method: str, total: int, slice_records: int, max_parallel_slices: int) -> int:
+    """How many records a slice holds: ``slice_records``; a Bulk 2.0 load is cut only into as many
+    slices as are read at once (a Bulk slice resumes by results page anyway)."""
+    if method != "bulk2":
+        return slice_records
+    return max(slice_records, -(-total // parallel_slices(method, max_parallel_slices)))
+
+
 #: COUNT() calls a plan may spend halving the window, whatever its size.
 MAX_PLANNING_COUNTS = 200
 

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from salesforce_pipeline.audit import slice_session_name
-from salesforce_pipeline.slice_plan import reading_order
+from salesforce_pipeline.slice_plan import parallel_slices, reading_order
 from salesforce_pipeline.slice_stage import SlicesStopped, StagingJob, stage_slice
 from salesforce_pipeline.sql_files import read_sql
 
@@ -44,7 +44,8 @@ def stage_all(job: StagingJob, conn: PgConnection, connect: Callable[[], PgConne
     first, last = reading_order([s.plan for s in job.checkpoint.slices])
     batches = [[states[p.number] for p in batch if not states[p.number].done] for batch in (first, last)]
     todo = sum(len(batch) for batch in batches)
-    parallel = min(job.settings.max_parallel_slices, max(len(batches[0]), 1))
+    most = parallel_slices(job.checkpoint.method, job.settings.max_parallel_slices)
+    parallel = min(most, max(len(batches[0]), 1))
     if connect is None or parallel == 1:
         for state in (s for batch in batches for s in batch):
             _with_retries(job, state, lambda: conn, reconnect=None)

@@ -225,7 +225,10 @@ def _load(run: _LoadRun) -> None:
         allowed = budget.check_budget(hook, spec, remaining, method, settings)
     else:
         allowed = budget.check_budget(hook, spec, count, method, settings)
-        saved.plan(slice_plan.plan_from_salesforce(hook, spec, run.window, count, settings.slice_records))
+        size = slice_plan.records_per_slice(
+            method, count, settings.slice_records, settings.max_parallel_slices
+        )
+        saved.plan(slice_plan.plan_from_salesforce(hook, spec, run.window, count, size))
     summary.slices = len(saved.slices)
     log.info(
         "%s: Salesforce counts %d records in the window; extracting with %s in %d slice(s)",

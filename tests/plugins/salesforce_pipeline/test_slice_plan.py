@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_pipeline.extract import Window
-from salesforce_pipeline.slice_plan import SlicePlan, plan_slices, reading_order
+from salesforce_pipeline.slice_plan import (
+    SlicePlan,
+    parallel_slices,
+    plan_slices,
+    reading_order,
+    records_per_slice,
+)
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -115,3 +121,12 @@ def test_a_slice_window_is_bounded_by_the_load_window_where_it_is_open():
     assert middle.window(window) == Window(START + timedelta(hours=1), START + timedelta(hours=2))
     assert first.window(window) == Window(START, START + timedelta(hours=1))
     assert top.window(window) == Window(START + timedelta(hours=2), START + timedelta(days=1))
+
+
+def test_a_bulk_load_is_cut_only_into_the_slices_read_at_once():
+    assert parallel_slices("rest", 4) == 4
+    assert parallel_slices("bulk2", 4) == 2
+    assert parallel_slices("bulk2", 1) == 1
+    assert records_per_slice("rest", 1_000_000, 50_000, 4) == 50_000
+    assert records_per_slice("bulk2", 1_000_000, 50_000, 4) == 500_000
+    assert records_per_slice("bulk2", 60_000, 50_000, 4) == 50_000
