@@ -62,6 +62,8 @@ class StagedLoad:
         self.upserted = 0
         self.lock_seconds = 0.0
         self._locked_at: float | None = None
+        # Seconds each step of the apply took, for the task log: where the lock's time goes.
+        self.timings: dict[str, float] = {}
 
     @property
     def mode(self) -> str:
@@ -93,12 +95,14 @@ class StagedLoad:
             rejects=self.rejects,
             rejected=target.rejected,
         )
+        started = time.monotonic()
         if self.was_empty:
             self.upserted = target.run(
                 "insert_from_stage.sql", stage=self.merged, columns=target.column_list()
             )
         else:
             self.upserted = upsert_from(target, self.merged)
+        self.timings["write"] = time.monotonic() - started
         log.info(
             "%s: applied %d rows to %s (%s)", self.spec.name, self.upserted, target.table_name, self.mode
         )
@@ -106,6 +110,13 @@ class StagedLoad:
 
     def verification_problem(self) -> str | None:
         """What is missing from the table after the apply, or None when every merged row is there."""
+        started = time.monotonic()
+        try:
+            return self._verification_problem()
+        finally:
+            self.timings["verify"] = time.monotonic() - started
+
+    def _verification_problem(self) -> str | None:
         target = self.target
         if self.was_empty:
             ((present,),) = target.query("count_rows.sql")

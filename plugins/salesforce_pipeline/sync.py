@@ -309,7 +309,10 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
         raise
     finally:
         summary.lock_seconds = loader.lock_seconds
-    log.info("%s: the object's lock was held %.2f s for the apply", spec.name, loader.lock_seconds)
+    steps = ", ".join(f"{step} {seconds:.2f} s" for step, seconds in loader.timings.items())
+    log.info(
+        "%s: the object's lock was held %.2f s for the apply (%s)", spec.name, loader.lock_seconds, steps
+    )
 
 
 def _settle_schema(run: _LoadRun, plan: extract.FieldPlan) -> None:

@@ -25,6 +25,16 @@ DAY = datetime(2026, 11, 29, tzinfo=UTC)
 # What the next try may wait for the frozen one at most before this test calls it blocked: far
 # below object_lock_wait_seconds below, so only the fence can make it.
 NEXT_TRY_BOUND_SECONDS = 30
+# One task's attempts, as audit.start_attempt records them.
+ATTEMPT = {
+    "dag_run_id": "r",
+    "sobject": "Contact",
+    "mode": "incremental",
+    "method": None,
+    "window_start": DAY,
+    "window_end": NOW,
+    "started_at": NOW,
+}
 pytestmark = pytest.mark.emulator(accounts=30, contacts=400, seed=2121, now=NOW)
 
 
@@ -136,20 +146,11 @@ def test_a_stalled_try_that_wakes_after_a_later_try_started_commits_nothing(
     later = psycopg2.connect(warehouse)
     try:
         apply_schema(conn, "salesforce")
-        common = {
-            "dag_run_id": "r",
-            "sobject": "Contact",
-            "mode": "incremental",
-            "method": None,
-            "window_start": DAY,
-            "window_end": NOW,
-            "started_at": NOW,
-        }
-        first = audit.start_attempt(conn, "salesforce", **common, try_number=1)
+        first = audit.start_attempt(conn, "salesforce", **ATTEMPT, try_number=1)
         loader = load.ObjectLoad(conn, CONTACT, ["id"], dag_run_id="r", extracted_at=NOW, schema="salesforce")
         loader.begin()
         assert not first.superseded(conn)
-        second = audit.start_attempt(later, "salesforce", **common, try_number=2)
+        second = audit.start_attempt(later, "salesforce", **ATTEMPT, try_number=2)
         with pytest.raises(audit.AttemptSuperseded, match="commits nothing"):
             audit.commit_if_current(first, loader)
         conn.rollback()
@@ -170,21 +171,12 @@ def test_the_next_try_ends_the_sessions_its_predecessors_slices_staged_through(w
     later = psycopg2.connect(warehouse, application_name="salesforce_to_postgres test")
     try:
         apply_schema(conn, "salesforce")
-        common = {
-            "dag_run_id": "r",
-            "sobject": "Contact",
-            "mode": "incremental",
-            "method": None,
-            "window_start": DAY,
-            "window_end": NOW,
-            "started_at": NOW,
-        }
-        first = audit.start_attempt(conn, "salesforce", **common, try_number=1)
+        first = audit.start_attempt(conn, "salesforce", **ATTEMPT, try_number=1)
         conn.commit()
         slice_session = psycopg2.connect(warehouse, application_name=audit.slice_session_name(first.audit_id))
         with slice_session.cursor() as cur:
             cur.execute("SELECT 1")  # a transaction left open, as a frozen slice's would be
-        second = audit.start_attempt(later, "salesforce", **common, try_number=2)
+        second = audit.start_attempt(later, "salesforce", **ATTEMPT, try_number=2)
         assert second.end_earlier_tries() == 1
         with pytest.raises(psycopg2.OperationalError), slice_session.cursor() as cur:
             cur.execute("SELECT 1")
