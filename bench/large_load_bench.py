@@ -370,6 +370,7 @@ def measure(args: argparse.Namespace, db_url: str) -> dict[str, Any]:
         set_latency(emulator, args.page_latency_ms)
         floor("floor_rest_latency", "floor_rest")
         load("rest_latency", "rest")
+        pb.reset_warehouse(db_url)  # a first load killed, as rest_latency was one
         res["kill"] = kill_and_retry(emulator, env, work, base, res["rest_latency"], args.kill_at)
         save(args, res)
     finally:
