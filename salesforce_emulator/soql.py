@@ -574,6 +574,14 @@ class CompiledQuery:
     schema: Mapping[str, SObjectDef] = field(default_factory=dict)
     # Calculated fields the query reads, per entry slot (0: the queried object, n: rel_slots).
     calculated: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    # Candidates an index on SystemModstamp can give (the full WHERE is still applied to them):
+    # (lower, lower_inclusive, upper, upper_inclusive) implied by a top-level conjunction of
+    # comparisons of the queried object's SystemModstamp with literals; None bounds are open.
+    stamp_range: tuple[str | None, bool, str | None, bool] | None = None
+    # True when the WHERE is nothing but those comparisons (the range alone decides a match).
+    stamp_exact: bool = False
+    # (descending, nulls_last) when the whole ORDER BY is the queried object's SystemModstamp.
+    stamp_order: tuple[bool, bool] | None = None
 
     @property
     def joined(self) -> bool:
@@ -734,6 +742,10 @@ class _Compiler:
                 )
             base = self.getter(col)
             order.append((_sort_key(base, col.field), item.descending, item.nulls_last))
+        stamp_order = None
+        if len(p.order) == 1 and self.is_root_stamp(p.order[0].path):
+            stamp_order = (p.order[0].descending, p.order[0].nulls_last)
+        stamp_range, stamp_exact = self.stamp_range(p.where) if p.where is not None else (None, False)
         joined = bool(self.rel_slots)
         _bind_late_getters(predicate, order, joined)
         return CompiledQuery(
@@ -758,7 +770,63 @@ class _Compiler:
             ),
             schema=self.schema,
             calculated={slot: frozenset(names) for slot, names in self.calculated.items()},
+            stamp_range=stamp_range,
+            stamp_exact=stamp_exact,
+            stamp_order=stamp_order,
         )
+
+    # -- what an index on SystemModstamp can answer
+    def is_root_stamp(self, path: Path) -> bool:
+        col = self.resolve(path)  # resolved once already: no error, no new slot
+        return col.slot == 0 and col.sobject == self.root.name and col.field.name == "SystemModstamp"
+
+    def stamp_range(self, where: Any) -> tuple[tuple[str | None, bool, str | None, bool] | None, bool]:
+        """Bounds on SystemModstamp every row matching *where* satisfies (or None), and whether
+        *where* says nothing more (rows with a stamp within the bounds all match)."""
+        items = []
+        exact = True
+        todo = [where]
+        while todo:  # the top-level conjunction, nested ANDs flattened
+            node = todo.pop()
+            if isinstance(node, BoolOp) and node.op == "AND":
+                todo.extend(node.items)
+            elif isinstance(node, Compare):
+                items.append(node)
+            else:
+                exact = False
+        lower: tuple[str, bool] | None = None  # (value, inclusive)
+        upper: tuple[str, bool] | None = None
+        for node in items:
+            lit = node.value
+            if lit.kind not in ("datetime", "dateliteral") or not self.is_root_stamp(node.path):
+                exact = False
+                continue
+            ops: dict[str, list[tuple[str, str, bool]]]  # op -> (side, value, inclusive)
+            if lit.kind == "datetime":
+                v = lit.value
+                ops = {">=": [("lo", v, True)], ">": [("lo", v, False)], "<": [("hi", v, False)]}
+                ops |= {"<=": [("hi", v, True)], "=": [("lo", v, True), ("hi", v, True)]}
+            else:  # a date literal is the half-open range [lo, hi), as _Range compares it
+                lo, hi = _date_range(lit.value, self.now, "datetime")
+                ops = {">=": [("lo", lo, True)], ">": [("lo", hi, True)], "<": [("hi", lo, False)]}
+                ops |= {"<=": [("hi", hi, False)], "=": [("lo", lo, True), ("hi", hi, False)]}
+            if node.op not in ops:  # !=
+                exact = False
+            for side, value, inclusive in ops.get(node.op, []):
+                if side == "lo":
+                    if lower is None or value > lower[0] or (value == lower[0] and not inclusive):
+                        lower = (value, inclusive)
+                elif upper is None or value < upper[0] or (value == upper[0] and not inclusive):
+                    upper = (value, inclusive)
+        if lower is None and upper is None:
+            return None, False
+        bounds = (
+            None if lower is None else lower[0],
+            True if lower is None else lower[1],
+            None if upper is None else upper[0],
+            True if upper is None else upper[1],
+        )
+        return bounds, exact
 
     # -- conditions
     def condition(self, node: Any) -> Predicate:

@@ -41,6 +41,7 @@ from salesforce_emulator.schema import (
     retyped_field,
 )
 from salesforce_emulator.soql import CompiledQuery, compile_query
+from salesforce_emulator.stamp_index import StampIndex
 from salesforce_emulator.wire import UTC, format_datetime, parse_datetime, to_wire
 
 __all__ = ["Org", "Session", "StaleSchema"]
@@ -73,17 +74,49 @@ class _DeletedField:
 
 
 class _Table:
-    __slots__ = ("next_number", "pos", "rows", "sobject")
+    """One object's rows. Every change of ``rows`` goes through :meth:`set_row`, :meth:`append`
+    or :meth:`replace_all`, which keep the SystemModstamp index (if built) in step."""
+
+    __slots__ = ("_stamps", "next_number", "pos", "rows", "sobject")
 
     def __init__(self, sobject: SObjectDef, rows: list[tuple[Any, ...]]):
         self.sobject = sobject
         self.rows: list[tuple[Any, ...] | None] = list(rows)
         self.pos: dict[str, int] = {row[0]: i for i, row in enumerate(rows)}
         self.next_number = len(rows) + 1
+        self._stamps: StampIndex | None = None
 
     def get(self, record_id: str) -> tuple[Any, ...] | None:
         i = self.pos.get(record_id)
         return None if i is None else self.rows[i]
+
+    def set_row(self, i: int, row: tuple[Any, ...] | None) -> None:
+        """Replace (or, with None, purge) the row at position *i*."""
+        old = self.rows[i]
+        self.rows[i] = row
+        if self._stamps is not None and not self._stamps.changed(i, old, row):
+            self._stamps = None
+
+    def append(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if self._stamps is not None and not self._stamps.changed(len(self.rows) - 1, None, row):
+            self._stamps = None
+
+    def replace_all(self, rows: list[tuple[Any, ...] | None]) -> None:
+        """New rows in a new layout (a schema change): the index is rebuilt when next wanted."""
+        self.rows = rows
+        self._stamps = None
+
+    def stamp_index(self) -> StampIndex | None:
+        """The up-to-date SystemModstamp index (built now if needed), None without the field."""
+        stamp_idx = self.sobject.index.get("SystemModstamp")
+        if stamp_idx is None:
+            return None
+        if self._stamps is None or self._stamps.stamp_idx != stamp_idx:
+            self._stamps = StampIndex(self.rows, stamp_idx)
+        else:
+            self._stamps.sync()
+        return self._stamps
 
 
 def _as_datetime(value: dt.datetime | str | None) -> dt.datetime | None:
@@ -198,6 +231,10 @@ class Org:
         self.bulk_in_progress_polls = bulk_in_progress_polls
         self.bulk_default_max_records = bulk_default_max_records
         self._cascade: dict[str, list[str]] = {}
+        # Range queries on SystemModstamp read candidates from an index (False: always scan);
+        # rows_examined counts the stored rows queries looked at (to see that it does).
+        self.use_stamp_index = True
+        self.rows_examined = 0
         self.fragments = FragmentCache(enabled=render_cache)
         # Query cursors, Bulk jobs, the latency model and the concurrency limits are set by the
         # Emulator hosting the org (limits.configure; avoids import cycles).
@@ -384,7 +421,7 @@ class Org:
         when the stored layout changed. Callers hold the lock; no audit field is touched."""
         table = self._tables[new.name]
         if rows is not None:
-            table.rows = rows
+            table.replace_all(rows)
         table.sobject = new
         self.schema = {**self.schema, new.name: new}
         self.fragments.clear()
@@ -894,7 +931,7 @@ class Org:
                     raise ValueError(f"{sdef.name}.{f.name} is required")
             row = tuple(base[name] for name in sdef.storage)
             table.pos[record_id] = len(table.rows)
-            table.rows.append(row)
+            table.append(row)
             return record_id
 
     def _replace(self, table: _Table, record_id: str, changes: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -905,7 +942,7 @@ class Org:
         values.update(changes)
         self._derive(table.sobject, values)
         new = tuple(values[name] for name in table.sobject.storage)
-        table.rows[i] = new
+        table.set_row(i, new)
         return new
 
     def _require(self, sobject: str, record_id: str) -> tuple[_Table, str, tuple[Any, ...]]:
@@ -1005,12 +1042,12 @@ class Org:
         """Hard-delete a record: gone even from queryAll (as after the recycle bin is emptied)."""
         with self.lock:
             table, rid, _ = self._require(sobject, record_id)
-            table.rows[table.pos.pop(rid)] = None
+            table.set_row(table.pos.pop(rid), None)
             contacts = self._tables["Contact"]
             for child in self._cascade.pop(rid, []):
                 i = contacts.pos.pop(child, None)
                 if i is not None:
-                    contacts.rows[i] = None
+                    contacts.set_row(i, None)
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         """One record as a dict (wire form, all stored fields and the current values of its
@@ -1077,23 +1114,40 @@ class Org:
         Rows of objects whose calculated fields the query reads are extended with the values of
         those fields, computed now. Raises StaleSchema when *cq* was compiled against a schema
         that has changed since (:meth:`run` recompiles then).
+
+        A query bounded on SystemModstamp (``cq.stamp_range``), or sorted by it alone with a
+        LIMIT, takes its candidate rows from the table's SystemModstamp index (see
+        :mod:`salesforce_emulator.stamp_index`) instead of scanning every row; the result is the
+        same either way (``use_stamp_index = False`` forces the scan).
         """
         with self.lock:
             if not self._is_current(cq):
                 raise StaleSchema(cq.text)
             table = self._tables[cq.sobject.name]
-            rows = table.rows
-            del_idx = cq.sobject.index.get("IsDeleted")
-            if del_idx is None or include_deleted:
-                live: list[Any] = [r for r in rows if r is not None]
+            index = None
+            if self.use_stamp_index and (
+                cq.stamp_range is not None or (cq.stamp_order is not None and cq.limit is not None)
+            ):
+                index = table.stamp_index()
+            # Candidates within an exact range match whatever the WHERE says: skip it then.
+            where = None if index is not None and cq.stamp_exact else cq.where
+            if index is not None and cq.stamp_order is not None and cq.limit is not None:
+                # Already in ORDER BY order: read the index in that order until LIMIT is met.
+                descending, nulls_last = cq.stamp_order
+                need = (cq.offset or 0) + cq.limit
+                result: list[Any] = []
+                for chunk in index.ordered(cq.stamp_range, descending, nulls_last, 2 * need):
+                    result += self._matching(cq, [table.rows[i] for i in chunk], include_deleted, where)
+                    if len(result) >= need:
+                        break
+                return result[cq.offset or 0 : need]
+            if index is not None:
+                assert cq.stamp_range is not None
+                rows = table.rows
+                candidates = [rows[i] for i in index.positions_in(cq.stamp_range)]
+                result = self._matching(cq, candidates, include_deleted, where)
             else:
-                live = [r for r in rows if r is not None and not r[del_idx]]
-            if 0 in cq.calculated:
-                live = self._extend(cq.sobject, live, cq.calculated[0])
-            if cq.joined:
-                live = self._join(cq, live, include_deleted)
-            where = cq.where
-            result = live if where is None else [e for e in live if where(e)]
+                result = self._matching(cq, table.rows, include_deleted, cq.where)
         for key, descending, nulls_last in reversed(cq.order):
             # Stable sorts from the last key to the first give a multi-key sort with mixed
             # directions. Null placement: a (flag, value) pair whose flag sorts nulls first/last.
@@ -1111,6 +1165,25 @@ class Org:
         if cq.limit is not None:
             result = result[: cq.limit]
         return result
+
+    def _matching(
+        self, cq: CompiledQuery, rows: list[Any], include_deleted: bool, where: Callable[[Any], bool] | None
+    ) -> list[Any]:
+        """The entries of *rows* (of the queried object, in order) that *cq* selects: purged and
+        (unless *include_deleted*) recycled rows dropped, calculated fields and parents
+        attached, *where* (cq's WHERE, or None when it is known to hold) applied. Callers hold
+        the lock."""
+        self.rows_examined += len(rows)
+        del_idx = cq.sobject.index.get("IsDeleted")
+        if del_idx is None or include_deleted:
+            live: list[Any] = [r for r in rows if r is not None]
+        else:
+            live = [r for r in rows if r is not None and not r[del_idx]]
+        if 0 in cq.calculated:
+            live = self._extend(cq.sobject, live, cq.calculated[0])
+        if cq.joined:
+            live = self._join(cq, live, include_deleted)
+        return live if where is None else [e for e in live if where(e)]
 
     def _join(self, cq: CompiledQuery, rows: list[Any], include_deleted: bool) -> list[Any]:
         """Attach the related parent rows: entries become ``(row, parent, ...)`` tuples."""
