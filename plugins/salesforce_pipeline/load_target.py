@@ -33,7 +33,7 @@ class PreparedChunk:
 
     payload: io.BytesIO
     rows: int
-    id_hashes: Any  # numpy int64 array: sorted hashes of the chunk's Ids
+    id_hashes: Any  # numpy int64 array: sorted hashes of the chunk's Ids (None when not asked for)
 
 
 class LoadTarget:
@@ -68,15 +68,24 @@ class LoadTarget:
         # here, once: `prepare` runs while the writer thread uses the connection.
         self._encoding = encodings[conn.encoding]
 
-    def prepare(self, frame: pd.DataFrame) -> PreparedChunk | None:
+    def prepare(self, frame: pd.DataFrame, *, id_hashes: bool = True) -> PreparedChunk | None:
         """Serialise one transformed chunk for COPY (None when it has no rows). Python only: it
-        runs while the writer thread uses the connection, so it does not touch it."""
+        runs while the writer thread uses the connection, so it does not touch it.
+
+        ``id_hashes``: also the sorted hashes of the chunk's Ids, which the direct path needs to
+        notice an Id it already copied (`direct_copy`); a staged slice does not (the merge keeps
+        one row per Id).
+        """
         import numpy as np
 
         if frame.empty:
             return None
         payload = copy_bytes(frame, self.data_columns, (self.extracted_at, self.dag_run_id), self._encoding)
-        hashes = np.unique(np.fromiter(map(hash, frame["id"]), dtype=np.int64, count=len(frame)))
+        hashes = (
+            np.unique(np.fromiter(map(hash, frame["id"]), dtype=np.int64, count=len(frame)))
+            if id_hashes
+            else None
+        )
         return PreparedChunk(payload=payload, rows=len(frame), id_hashes=hashes)
 
     def copy_into(self, table: Any, payload: io.BytesIO) -> None:

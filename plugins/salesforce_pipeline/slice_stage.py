@@ -129,7 +129,7 @@ def _stage_page(
             del chunk
             if result.rejects:
                 _stage_rejects(cur, checkpoint, state, result.rejects, spec.key_prefix)
-            prepared = target.prepare(result.frame)
+            prepared = target.prepare(result.frame, id_hashes=False)
             if prepared is not None:
                 target.copy_into(stage, prepared.payload)
                 rows += prepared.rows

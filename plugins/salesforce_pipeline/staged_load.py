@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from salesforce_pipeline.guarded_upsert import upsert_from
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ObjectSpec
+from salesforce_pipeline.sql_files import read_sql
 from salesforce_pipeline.warehouse import Waits, lock_object
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class StagedLoad:
         self._locked_at: float | None = None
         # Seconds each step of the apply took, for the task log: where the lock's time goes.
         self.timings: dict[str, float] = {}
+        self._staged: tuple[int, int] | None = None
 
     @property
     def mode(self) -> str:
@@ -72,8 +74,10 @@ class StagedLoad:
 
     def staged_counts(self) -> tuple[int, int]:
         """``(deleted, rows)`` of the merged stage: records flagged deleted, and Ids in all."""
-        ((deleted, rows),) = self.target.query("count_deleted_in_stage.sql", stage=self.merged)
-        return deleted, rows
+        if self._staged is None:  # the merged stage does not change once built
+            ((deleted, rows),) = self.target.query("count_deleted_in_stage.sql", stage=self.merged)
+            self._staged = (deleted, rows)
+        return self._staged
 
     def begin(self) -> None:
         """Wait for any other load of this object (at most ``object_lock_wait_seconds``)."""
@@ -97,9 +101,7 @@ class StagedLoad:
         )
         started = time.monotonic()
         if self.was_empty:
-            self.upserted = target.run(
-                "insert_from_stage.sql", stage=self.merged, columns=target.column_list()
-            )
+            self.upserted = self._insert_then_index()
         else:
             self.upserted = upsert_from(target, self.merged)
         self.timings["write"] = time.monotonic() - started
@@ -107,6 +109,24 @@ class StagedLoad:
             "%s: applied %d rows to %s (%s)", self.spec.name, self.upserted, target.table_name, self.mode
         )
         return self.upserted
+
+    def _insert_then_index(self) -> int:
+        """Into the empty table: its secondary indexes dropped, the rows inserted, the indexes
+        built again from their own definitions, all in the apply's transaction (a failure puts
+        everything back)."""
+        from psycopg2 import sql
+
+        target = self.target
+        with self.conn.cursor() as cur:
+            cur.execute(read_sql("secondary_indexes.sql"), {"table": target.table.as_string(cur)})
+            indexes = cur.fetchall()
+            for name, _definition in indexes:
+                cur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
+        inserted = target.run("insert_from_stage.sql", stage=self.merged, columns=target.column_list())
+        with self.conn.cursor() as cur:
+            for _name, definition in indexes:
+                cur.execute(definition)
+        return inserted
 
     def verification_problem(self) -> str | None:
         """What is missing from the table after the apply, or None when every merged row is there."""

@@ -442,4 +442,13 @@ MUTATIONS = (
             "tests/reliability/test_zombie_fencing.py::test_the_next_try_ends_the_sessions_its_predecessors_slices_staged_through",
         ),
     ),
+    Mutation(
+        "a first load builds the table's own indexes again",
+        "plugins/salesforce_pipeline/staged_load.py",
+        "                cur.execute(definition)",
+        "                pass",
+        (
+            "tests/plugins/salesforce_pipeline/test_staged_load.py::test_a_first_load_builds_the_tables_indexes_again_exactly",
+        ),
+    ),
 )

@@ -136,9 +136,9 @@ def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_
         transformed.append(chunk.count)
         return real_transform(chunk, *args, **kwargs)
 
-    def spy_prepare(self, frame):
+    def spy_prepare(self, frame, **kwargs):
         loaded.append(len(frame))
-        return real_prepare(self, frame)
+        return real_prepare(self, frame, **kwargs)
 
     monkeypatch.setattr(slice_stage, "transform_columns", spy_transform)
     monkeypatch.setattr(LoadTarget, "prepare", spy_prepare)
