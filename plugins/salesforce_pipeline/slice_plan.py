@@ -13,7 +13,8 @@ newest version, when the slices are merged.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -60,33 +61,39 @@ def plan_slices(
     count_between: Callable[[datetime, datetime], int],
     slice_records: int,
     max_counts: int,
+    map_: Callable[..., Iterable[int]] = map,
 ) -> list[SlicePlan]:
     """Slices covering the window, each of about ``slice_records`` records or fewer.
 
     The stamps' range (whole seconds, as SOQL compares them) is halved until a part holds at most
     ``slice_records`` records; each halving costs one ``count_between(lower, upper)`` call
-    (``[lower, upper)``), at most ``max_counts`` in all. A second holding more records than that is
-    one slice of its own. Adjacent parts that fit in one slice together are merged. The first
-    slice starts, and the last ends, where the window does (``lower``/``upper`` None).
+    (``[lower, upper)``), at most ``max_counts`` in all. The halvings of one round are independent,
+    so ``map_`` may ask them at once (an executor's ``map``). A second holding more records than
+    that is one slice of its own. Adjacent parts that fit in one slice together are merged. The
+    first slice starts, and the last ends, where the window does (``lower``/``upper`` None).
     """
     if total <= slice_records or first_stamp is None or last_stamp is None or max_counts < 1:
         return [SlicePlan(1, None, None, total)]
     low = int(first_stamp.timestamp())
     high = int(last_stamp.timestamp()) + 1  # the last stamp's second included
-    parts: list[tuple[int, int, int]] = []  # (low, high, count), in order
-    pending = [(low, high, total)]
+    parts: list[tuple[int, int, int]] = [(low, high, total)]  # (low, high, count), in order
     counts = 0
-    while pending:
-        part_low, part_high, count = pending.pop()
-        if count <= slice_records or part_high - part_low <= 1 or counts >= max_counts:
-            parts.append((part_low, part_high, count))
-            continue
-        middle = (part_low + part_high) // 2
-        left = count_between(_moment(part_low), _moment(middle))
-        counts += 1
-        # Processed last-in first-out: the left half first, so parts come out in order.
-        pending.append((middle, part_high, max(count - left, 0)))
-        pending.append((part_low, middle, left))
+    while counts < max_counts:
+        halve = [i for i, (lo, hi, count) in enumerate(parts) if count > slice_records and hi - lo > 1]
+        halve = halve[: max_counts - counts]
+        if not halve:
+            break
+        middles = {i: (parts[i][0] + parts[i][1]) // 2 for i in halve}
+        ranges = [(_moment(parts[i][0]), _moment(middles[i])) for i in halve]
+        lefts = dict(zip(halve, map_(lambda r: count_between(*r), ranges), strict=True))
+        counts += len(halve)
+        split: list[tuple[int, int, int]] = []
+        for i, (lo, hi, count) in enumerate(parts):
+            if i in lefts:
+                split += [(lo, middles[i], lefts[i]), (middles[i], hi, max(count - lefts[i], 0))]
+            else:
+                split.append((lo, hi, count))
+        parts = split
     merged = _merge_small(parts, slice_records)
     slices = [
         SlicePlan(number, None if number == 1 else _moment(part_low), _moment(part_high), count)
@@ -145,14 +152,17 @@ def plan_from_salesforce(
         return hook.count(build_count_soql(spec, part), include_deleted=True)
 
     wanted = -(-total // slice_records)
-    return plan_slices(
-        total,
-        first_stamp=edge("ASC"),
-        last_stamp=edge("DESC"),
-        count_between=count_between,
-        slice_records=slice_records,
-        max_counts=min(4 * wanted, MAX_PLANNING_COUNTS),
-    )
+    # A round's COUNT() calls are asked at once: each waits on Salesforce, not on this process.
+    with ThreadPoolExecutor(max_workers=PLANNING_THREADS, thread_name_prefix=f"{spec.name} plan") as pool:
+        return plan_slices(
+            total,
+            first_stamp=edge("ASC"),
+            last_stamp=edge("DESC"),
+            count_between=count_between,
+            slice_records=slice_records,
+            max_counts=min(4 * wanted, MAX_PLANNING_COUNTS),
+            map_=pool.map,
+        )
 
 
 #: Bulk 2.0 slices read at once. Salesforce already splits each job by primary key on its side, so
@@ -173,6 +183,9 @@ def records_per_slice(method: str, total: int, slice_records: int, max_parallel_
         return slice_records
     return max(slice_records, -(-total // parallel_slices(method, max_parallel_slices)))
 
+
+#: COUNT() calls asked at once while planning (Salesforce allows 25 long-running requests per org).
+PLANNING_THREADS = 8
 
 #: COUNT() calls a plan may spend halving the window, whatever its size.
 MAX_PLANNING_COUNTS = 200
