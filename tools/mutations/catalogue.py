@@ -196,9 +196,9 @@ MUTATIONS = (
     ),
     Mutation(
         "staging table without the target's constraints",
-        "include/sql/create_stage.sql",
-        "ON COMMIT DROP AS SELECT {columns} FROM {target} WITH NO DATA;",
-        "(LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP;",
+        "include/sql/create_slice_stage.sql",
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} AS SELECT {columns} FROM {target} WITH NO DATA;",
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS);",
         (SAFETY + "test_an_identity_column_a_user_added_does_not_break_loads",),
     ),
     Mutation(
@@ -280,9 +280,9 @@ MUTATIONS = (
     ),
     Mutation(
         "loads of one object serialised (concurrency)",
-        "plugins/salesforce_pipeline/load.py",
-        "            lock_object(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
-        "            (lambda *args: None)(cur, self.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
+        "plugins/salesforce_pipeline/staged_load.py",
+        "            lock_object(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
+        "            (lambda *args: None)(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
         ("tests/reliability/test_concurrency.py",),
     ),
     Mutation(

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import time
 import tracemalloc
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -404,18 +405,42 @@ def test_the_allowance_running_out_mid_extraction_loads_nothing(sf_emulator, hoo
 
 
 def test_a_failed_load_leaves_nothing_on_its_connection_for_the_next_to_commit(
-    hook_factory, conn, sf_emulator, monkeypatch
+    hook_factory, conn, sf_emulator, warehouse
 ):
     """A caller that reuses the connection (one per worker, many objects) must not commit the
-    rows a failed load had written: the failure rolls them back before anything else runs."""
-    from salesforce_pipeline.errors import SalesforcePipelineError
+    rows a failed load had written: the failure rolls them back before anything else runs.
 
-    connection = salesforce_connection_json(sf_emulator, extra={"max_retries": 0})
-    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", connection)
-    sf_emulator.org.inject("malformed_json", count=None, endpoint="query_more")
-    with pytest.raises(SalesforcePipelineError):
-        run_sync(hook_factory(), conn, CONTACT, method="rest")
-    sf_emulator.org.clear_faults()
+    The load fails at the last moment of its apply, every row written: a later try of its task
+    has started meanwhile (a row in load_audit), so the fence refuses to commit."""
+    import threading
+
+    from salesforce_pipeline.audit import AttemptSuperseded
+
+    sf_emulator.set_latency(page_latency_ms=100)  # the Contact load takes a while
+
+    def start_a_later_try() -> None:
+        other = psycopg2.connect(warehouse)
+        other.autocommit = True
+        with other.cursor() as cur:
+            for _ in range(200):
+                cur.execute(
+                    "INSERT INTO salesforce.load_audit (dag_run_id, sobject, mode, window_end, started_at, status) "
+                    "SELECT dag_run_id, sobject, mode, window_end, now(), 'running' FROM salesforce.load_audit "
+                    "WHERE sobject = 'Contact' AND status = 'running' RETURNING audit_id"
+                )
+                if cur.fetchall():
+                    break
+                time.sleep(0.02)
+        other.close()
+
+    later = threading.Thread(target=start_a_later_try)
+    later.start()
+    try:
+        with pytest.raises(AttemptSuperseded):
+            run_sync(hook_factory(), conn, CONTACT, method="rest")
+    finally:
+        later.join()
+        sf_emulator.set_latency(page_latency_ms=0)
     run_sync(hook_factory(), conn, ACCOUNT, method="rest")
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM salesforce.contact")
