@@ -66,7 +66,7 @@ class LoadTarget:
         self.rejected = sql.Identifier(f"_rejected_{spec.table}")
         # COPY data goes as bytes in the connection's encoding, as psycopg2 would encode str. Read
         # here, once: `prepare` runs while the writer thread uses the connection.
-        self._encoding = encodings[conn.encoding]
+        self.encoding = encodings[conn.encoding]
 
     def prepare(self, frame: pd.DataFrame, *, id_hashes: bool = True) -> PreparedChunk | None:
         """Serialise one transformed chunk for COPY (None when it has no rows). Python only: it
@@ -80,7 +80,7 @@ class LoadTarget:
 
         if frame.empty:
             return None
-        payload = copy_bytes(frame, self.data_columns, (self.extracted_at, self.dag_run_id), self._encoding)
+        payload = copy_bytes(frame, self.data_columns, (self.extracted_at, self.dag_run_id), self.encoding)
         hashes = (
             np.unique(np.fromiter(map(hash, frame["id"]), dtype=np.int64, count=len(frame)))
             if id_hashes

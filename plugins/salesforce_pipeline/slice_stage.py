@@ -1,9 +1,11 @@
-"""Read one slice from Salesforce and stage it, page by page, each page committed with its progress.
+"""Read one slice from Salesforce and stage it, batch by batch, each committed with its progress.
 
-A REST page (up to 2,000 records) or a Bulk 2.0 results page is transformed, serialised for COPY
-and COPYed into the slice's stage table; its rejected records go to the load's rejects table;
-then the slice's progress (rows staged, the cursor or locator to go on from, done) is written and
-everything is committed together. A slice stopped anywhere resumes after its last committed page:
+REST pages (up to 2,000 records each) are downloaded as bytes and grouped into batches of about
+`chunk_size` records; a Bulk 2.0 results page is a batch of its own. A batch is decoded,
+transformed and serialised for COPY (`page_batch`, in a worker process when the load has them,
+see `page_workers`) and COPYed into the slice's stage table as each chunk comes back; its
+rejected records go to the load's rejects table; then the slice's progress (rows staged, the
+cursor or locator to go on from, done) is written and everything is committed together. A slice stopped anywhere resumes after its last committed page:
 a Bulk job's results are read on from the stored locator, a REST query from its stored cursor
 while Salesforce keeps it (else the slice is read again from its start).
 
@@ -12,7 +14,7 @@ No target table is touched here, and no lock is held: the apply does that, at th
 
 from __future__ import annotations
 
-import itertools
+import io
 import logging
 import threading
 from collections.abc import Iterator
@@ -21,16 +23,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline import extract
-from salesforce_pipeline.bulk_csv import bulk_page_chunks
 from salesforce_pipeline.checkpoint import Checkpoint, SliceState
-from salesforce_pipeline.column_chunk import ChunkBuffer, ColumnChunk
 from salesforce_pipeline.conversions import valid_ids
 from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
 from salesforce_pipeline.load_target import LoadTarget
+from salesforce_pipeline.page_batch import (
+    BULK_CSV,
+    PageBatch,
+    PageFormat,
+    RawPageReader,
+    rest_batch_pages,
+    rest_batches,
+)
 from salesforce_pipeline.prefetch import prefetched
-from salesforce_pipeline.rest_columns import RestColumnDecoder
 from salesforce_pipeline.sql_files import sql_template
-from salesforce_pipeline.transform import transform_columns
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
     from salesforce_pipeline.extract import FieldPlan, Window
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
     from salesforce_pipeline.objects import ObjectSpec
+    from salesforce_pipeline.page_workers import PageWork
     from salesforce_pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -86,8 +93,9 @@ class StagingJob:
     totals: SliceTotals = field(default_factory=SliceTotals)
 
 
-def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection) -> None:
-    """Read the slice from where its checkpoint stands and stage it to the end."""
+def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: PageWork) -> None:
+    """Read the slice from where its checkpoint stands and stage it to the end, its batches
+    prepared by `work`."""
     checkpoint = job.checkpoint
     target = LoadTarget(
         conn,
@@ -97,51 +105,49 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection) -> None:
         dag_run_id=checkpoint.target.dag_run_id,
         extracted_at=checkpoint.extracted_at,
     )
+    fmt = PageFormat(
+        fields=tuple(job.plan.fields),
+        kinds=dict(job.plan.kinds),
+        key_prefix=job.spec.key_prefix,
+        data_columns=tuple(target.data_columns),
+        extracted_at=checkpoint.extracted_at,
+        dag_run_id=checkpoint.target.dag_run_id,
+        encoding=target.encoding,
+        chunk_size=job.settings.chunk_size,
+    )
     soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))
     _commit(conn, checkpoint, state, replace(state, attempts=state.attempts + 1))
     bulk = checkpoint.method == "bulk2" and not state.plan.catches_up
-    pages = _bulk_pages(job, state, conn, soql) if bulk else _rest_pages(job, state, conn, soql)
-    for chunks, resume_at in pages:
+    batches = _bulk_pages(job, state, conn, soql) if bulk else _rest_pages(job, state, conn, soql)
+    for batch, resume_at in batches:
         if job.stop.is_set():
             raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
-        _stage_page(job, state, target, chunks, resume_at)
+        _stage_batch(job, state, target, work.run, fmt, batch, resume_at)
 
 
-def _stage_page(
+def _stage_batch(
     job: StagingJob,
     state: SliceState,
     target: LoadTarget,
-    chunks: Iterator[ColumnChunk],
+    prepare: Any,
+    fmt: PageFormat,
+    batch: PageBatch,
     resume_at: str | None,
 ) -> None:
-    """Transform, COPY and commit one page with the slice's progress."""
-    plan, spec, checkpoint = job.plan, job.spec, job.checkpoint
-    conn = target.conn
+    """Prepare one batch, COPY each of its chunks as it is ready, commit with the slice's progress."""
+    checkpoint, conn = job.checkpoint, target.conn
     stage = checkpoint.stage_table(state.plan.number)
-    rows = records = rejected = duplicates = 0
     with conn.cursor() as cur:
         checkpoint.fence(cur)
-        for chunk in chunks:
-            if not chunk.count:
-                continue
-            records += chunk.count
-            result = transform_columns(chunk, plan.fields, plan.kinds, key_prefix=spec.key_prefix)
-            del chunk
-            if result.rejects:
-                _stage_rejects(cur, checkpoint, state, result.rejects, spec.key_prefix)
-            prepared = target.prepare(result.frame, id_hashes=False)
-            if prepared is not None:
-                target.copy_into(stage, prepared.payload)
-                rows += prepared.rows
-            rejected += len(result.rejects)
-            duplicates += result.duplicates_dropped
-            del result, prepared
-        done = resume_at is None
-    _commit(
-        conn, checkpoint, state, replace(state, staged=state.staged + rows, resume_at=resume_at, done=done)
-    )
-    job.totals.add(records, rejected, duplicates)
-    job.progress.page(records)
+    totals = prepare(fmt, batch, lambda payload: target.copy_into(stage, io.BytesIO(payload)))
+    del batch
+    if totals.rejects:
+        with conn.cursor() as cur:
+            _stage_rejects(cur, checkpoint, state, totals.rejects, job.spec.key_prefix)
+    staged = replace(state, staged=state.staged + totals.rows, resume_at=resume_at, done=resume_at is None)
+    _commit(conn, checkpoint, state, staged)
+    job.totals.add(totals.records, len(totals.rejects), totals.duplicates)
+    job.progress.page(totals.records)
 
 
 def _stage_rejects(
@@ -172,16 +178,16 @@ def _commit(conn: PgConnection, checkpoint: Checkpoint, state: SliceState, new: 
 
 def _rest_pages(
     job: StagingJob, state: SliceState, conn: PgConnection, soql: str
-) -> Iterator[tuple[Iterator[ColumnChunk], str | None]]:
-    """The slice's REST pages, from its stored cursor if Salesforce still has it."""
-    hook, fields = job.hook, job.plan.fields
+) -> Iterator[tuple[PageBatch, str | None]]:
+    """The slice's REST pages in batches, from its stored cursor if Salesforce still has it."""
+    hook, settings = job.hook, job.settings
 
-    def pages(resume_url: str | None) -> Iterator[tuple[ColumnChunk, str | None]]:
+    def pages(resume_url: str | None) -> Iterator[tuple[Any, str | None]]:
         return hook.query_pages_resumable(
             soql,
             include_deleted=True,
-            batch_size=job.settings.rest_batch_size,
-            decoder=RestColumnDecoder(fields),
+            batch_size=settings.rest_batch_size,
+            decoder=RawPageReader(),
             resume_url=resume_url,
         )
 
@@ -202,23 +208,12 @@ def _rest_pages(
             source = pages(None)
         else:
             source = _chain(first, source)
-    # The next page downloads while this one is transformed and staged. Pages are gathered into
-    # chunks of chunk_size records (fewer, larger pandas operations) and staged a chunk at a time,
-    # committed with the cursor of the chunk's last page.
-    buffer = ChunkBuffer(fields, job.settings.chunk_size)
-    for page, next_url in prefetched(
-        source, depth=1, name=f"{job.spec.name} slice {state.plan.number} prefetch"
-    ):
-        full = list(buffer.add(page))
-        del page
-        if next_url is None:
-            yield itertools.chain(full, buffer.flush()), None
-        elif full:
-            if buffer.pending:
-                # Only whole pages are committed: a cursor resumes after a page, not inside one.
-                yield itertools.chain(full, buffer.flush()), next_url
-            else:
-                yield iter(full), next_url
+    # The next batch's pages download while this one is prepared and staged. A batch holds whole
+    # pages only: it is committed with the cursor after its last page, and a cursor resumes
+    # after a page, not inside one.
+    ahead = rest_batch_pages(settings.chunk_size, settings.rest_batch_size)
+    downloaded = prefetched(source, depth=ahead, name=f"{job.spec.name} slice {state.plan.number} prefetch")
+    yield from rest_batches(downloaded, settings.chunk_size)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -228,7 +223,7 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 def _bulk_pages(
     job: StagingJob, state: SliceState, conn: PgConnection, soql: str
-) -> Iterator[tuple[Iterator[ColumnChunk], str | None]]:
+) -> Iterator[tuple[PageBatch, str | None]]:
     """The slice's Bulk 2.0 job's results pages: its stored job and locator when Salesforce still
     has the job, else a new job (and the slice's staged rows go: they came from the old one)."""
     settings, checkpoint = job.settings, job.checkpoint
@@ -255,6 +250,5 @@ def _bulk_pages(
         on_job_created=created,
         start_locator=state.resume_at,
     ):
-        chunks = bulk_page_chunks(content, job.plan.fields, settings.chunk_size)
-        del content  # the parser holds the page now, and lets it go once it is read
-        yield chunks, locator
+        yield PageBatch(BULK_CSV, [content]), locator
+        del content

@@ -22,9 +22,8 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from salesforce_pipeline import budget, load, slice_stage, sync
+from salesforce_pipeline import budget, copy_format, load, page_batch, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
-from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ACCOUNT, CONTACT
 from salesforce_pipeline.settings import PipelineSettings
 from salesforce_pipeline.transform import snake_case
@@ -130,19 +129,19 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
 def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load(method, hook_factory, conn, monkeypatch):
     transformed: list[int] = []
     loaded: list[int] = []
-    real_transform, real_prepare = slice_stage.transform_columns, LoadTarget.prepare
+    real_transform, real_serialise = page_batch.transform_columns, copy_format.copy_bytes
 
     def spy_transform(chunk, *args, **kwargs):
         assert all(len(values) == chunk.count for values in chunk.columns.values())
         transformed.append(chunk.count)
         return real_transform(chunk, *args, **kwargs)
 
-    def spy_prepare(self, frame, **kwargs):
+    def spy_serialise(frame, *args, **kwargs):
         loaded.append(len(frame))
-        return real_prepare(self, frame, **kwargs)
+        return real_serialise(frame, *args, **kwargs)
 
-    monkeypatch.setattr(slice_stage, "transform_columns", spy_transform)
-    monkeypatch.setattr(LoadTarget, "prepare", spy_prepare)
+    monkeypatch.setattr(page_batch, "transform_columns", spy_transform)
+    monkeypatch.setattr(copy_format, "copy_bytes", spy_serialise)
     summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100)
 
     assert summary.extracted > 400

@@ -1,0 +1,211 @@
+"""Where a load's page batches are prepared: in the slice's own thread, or in worker processes.
+
+Decoding, transforming and serialising pages (`page_batch.prepare_batch`) is pure Python and
+pandas work that holds the GIL: slices in threads would take turns on one core however many the
+machine has. A load with more than one slice therefore starts a few worker processes (one per
+core, at most one per parallel slice) that each run `prepare_batch` on what a slice thread sends
+them, while the threads keep downloading pages, COPYing payloads and committing progress.
+
+The workers get page bodies and the load's format only: no session, connection or secret. One is
+started with ``python -m salesforce_pipeline.page_workers`` and speaks pickle over its stdin and
+stdout: a ``(PageFormat, PageBatch)`` in; ``("part", payload)`` per chunk, then ``("done", totals)``
+or ``("error", type, message)`` out. It ends when its stdin closes, so it cannot outlive its task
+(a killed task closes the pipe too). A worker that dies mid-batch fails that slice's attempt as a
+transient error (the slice is read again from its checkpoint) and is replaced on next use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import queue
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
+from salesforce_pipeline.page_batch import BatchTotals, PageBatch, PageFormat, prepare_batch
+
+log = logging.getLogger(__name__)
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_STOP_SECONDS = 10
+
+
+class PageWorkerError(SalesforcePipelineError):
+    """Preparing a batch failed in a worker process for a reason a retry would meet again."""
+
+
+class PageWork(Protocol):
+    """Prepares a batch, calling `emit` with each COPY payload; returns what it found."""
+
+    workers: int
+
+    def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
+        """Prepare `batch`; `emit` is called in the calling thread."""
+
+    def close(self) -> None:
+        """Stop what it started."""
+
+
+class InlinePages:
+    """Batches prepared in the calling thread: one slice, or a machine with one core."""
+
+    workers = 0
+
+    def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
+        """Prepare `batch` here."""
+        return prepare_batch(fmt, batch, emit)
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
+
+def page_work(parallel: int, slices: int) -> PageWork:
+    """Worker processes for a load of `slices` slices read `parallel` at a time: one per core the
+    process may use, at most one per parallel slice; none for a single slice or a single core,
+    where a process would only add its start-up and copying."""
+    count = min(parallel, len(os.sched_getaffinity(0)))
+    if slices < 2 or count < 2:
+        return InlinePages()
+    return PageWorkers(count)
+
+
+class PageWorkers:
+    """A pool of worker processes, started on first use; a slice thread holds one per batch."""
+
+    def __init__(self, count: int) -> None:
+        self.workers = count
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(count):
+            self._idle.put(None)  # a worker not started yet
+        self._started: list[_Worker] = []
+
+    def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
+        """Prepare `batch` in an idle worker (waiting for one), calling `emit` in this thread."""
+        worker = self._idle.get()
+        try:
+            if worker is None:
+                worker = _Worker()
+                self._started.append(worker)
+            totals = worker.run(fmt, batch, emit)
+        finally:
+            if worker is not None and not worker.alive:
+                worker.stop()
+                self._started.remove(worker)
+                worker = None  # replaced on next use
+            self._idle.put(worker)
+        return totals
+
+    def close(self) -> None:
+        """Stop every worker: their stdin closes and they exit (killed if they do not)."""
+        for worker in self._started:
+            worker.stop()
+        self._started.clear()
+
+
+class _Worker:
+    """One worker process and its pipes."""
+
+    def __init__(self) -> None:
+        plugins = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": plugins + (os.pathsep + path if path else "")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "salesforce_pipeline.page_workers"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        self.alive = True
+        log.debug("page worker %d started", self.proc.pid)
+
+    def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
+        """Send `batch`, hand each payload to `emit`, return the totals. Until the worker's last
+        message is read it is out of step (``alive`` False): a failure in between, ours or its,
+        leaves it unusable, and the pool replaces it."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.alive = False
+        try:
+            pickle.dump((fmt, batch), self.proc.stdin, protocol=_PROTOCOL)
+            self.proc.stdin.flush()
+            batch.bodies.clear()  # the worker has them now: this process need not hold them too
+            while True:
+                message = pickle.load(self.proc.stdout)
+                if message[0] == "part":
+                    emit(message[1])
+                    continue
+                self.alive = True
+                if message[0] == "done":
+                    return message[1]
+                raise _worker_error(message[1], message[2])
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            code = self.proc.poll()
+            raise SalesforceTransientError(
+                f"the page worker process {self.proc.pid} stopped mid-batch "
+                f"({'exit code ' + str(code) if code is not None else type(exc).__name__}); "
+                "the slice is read again from its checkpoint"
+            ) from None
+
+    def stop(self) -> None:
+        """Close its stdin and let it exit; kill it if it is mid-batch or does not exit."""
+        try:
+            if self.alive and self.proc.stdin is not None:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=_STOP_SECONDS)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.alive = False
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def _worker_error(kind: str, message: str) -> SalesforcePipelineError:
+    if kind == "ValueError":  # a page that is not what it should be: worth reading again
+        return SalesforceTransientError(f"a page could not be read ({message}); it is read again")
+    return PageWorkerError(f"preparing a page batch failed in a worker process: {kind}: {message}")
+
+
+def serve(requests: BinaryIO, replies: BinaryIO) -> None:
+    """A worker's loop: prepare each batch read from `requests`, until it closes."""
+
+    def send(message: tuple[Any, ...]) -> None:
+        pickle.dump(message, replies, protocol=_PROTOCOL)
+        replies.flush()
+
+    while True:
+        try:
+            fmt, batch = pickle.load(requests)
+        except EOFError:
+            return
+        try:
+            totals = prepare_batch(fmt, batch, lambda payload: send(("part", payload)))
+        except Exception as exc:  # reported to the slice, which decides; the worker goes on
+            del batch
+            send(("error", type(exc).__name__, str(exc)))
+        else:
+            del batch
+            send(("done", totals))
+
+
+def main() -> None:
+    """Entry point of a worker process: the protocol on the original stdout, anything else that
+    would print there (a library's stray output) sent to stderr, which is the task's log."""
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(sys.stdin.buffer, replies)
+
+
+if __name__ == "__main__":
+    main()
