@@ -16,6 +16,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from salesforce_pipeline.domain import host_of
+from salesforce_pipeline.errors import SalesforceTransientError
 from salesforce_pipeline.hooks.transport import Retryable, SalesforceTransport
 
 if TYPE_CHECKING:
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 P = TypeVar("P", covariant=True)
 _SOBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# A query cursor's path as Salesforce sends it (nextRecordsUrl): it is appended to the instance's
+# address, so anything else (another host, another resource) is refused before any request.
+_CURSOR_PATH = re.compile(r"^/services/data/v\d+\.\d+/query(All)?/[A-Za-z0-9_-]+$")
 
 
 class PageDecoder(Protocol[P]):
@@ -154,6 +158,11 @@ class RestQueryMixin:
         resource = "queryAll/" if include_deleted else "query/"
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
         if resume_url:
+            if not _CURSOR_PATH.match(resume_url):
+                # Stored by an earlier attempt; as good as an expired cursor: the query starts over.
+                raise SalesforceTransientError(
+                    f"the stored query cursor {resume_url[:80]!r} is not a Salesforce query cursor path"
+                )
             url = f"https://{client.sf_instance}{resume_url}"
             page, done, next_url = self.http.call(
                 "GET", url, read, what="query page (resumed)", headers=headers

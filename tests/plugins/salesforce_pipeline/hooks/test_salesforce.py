@@ -400,6 +400,28 @@ def test_a_cursor_idle_for_15_minutes_is_transient(
         next(pages)
 
 
+@pytest.mark.emulator(accounts=700, contacts=10)
+def test_a_query_resumes_from_a_stored_cursor_path_and_refuses_anything_else(
+    make_hook: Callable[..., SalesforcePipelineHook], sf_emulator: Any
+) -> None:
+    hook = make_hook("client_credentials")
+    pages = hook.query_pages_resumable("SELECT Id FROM Account", batch_size=200)
+    first, cursor = next(pages)
+    resumed = [page for page, _ in hook.query_pages_resumable("SELECT Id FROM Account", resume_url=cursor)]
+    assert sorted(r["Id"] for p in [first, *resumed] for r in p) == account_ids_truth(sf_emulator)
+
+    asked = dict(sf_emulator.org.counters)
+    # What a tampered checkpoint row could hold: another host, another resource of the instance.
+    for stored in (
+        "@attacker.example/services/data/v62.0/query/x",
+        "/services/apexrest/x",
+        "//attacker.example/x",
+    ):
+        with pytest.raises(SalesforceTransientError, match="not a Salesforce query cursor path"):
+            next(hook.query_pages_resumable("SELECT Id FROM Account", resume_url=stored))
+    assert dict(sf_emulator.org.counters) == asked, "nothing was requested"
+
+
 # ------------------------------------------------------------------ Bulk API 2.0
 @pytest.mark.emulator(accounts=250, contacts=10)
 @pytest.mark.parametrize("mode", MODES)
