@@ -29,10 +29,10 @@ from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransi
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.page_batch import (
     BULK_CSV,
+    PAGES_AHEAD,
     PageBatch,
     PageFormat,
     RawPageReader,
-    rest_batch_pages,
     rest_batches,
 )
 from salesforce_pipeline.prefetch import prefetched
@@ -211,8 +211,9 @@ def _rest_pages(
     # The next batch's pages download while this one is prepared and staged. A batch holds whole
     # pages only: it is committed with the cursor after its last page, and a cursor resumes
     # after a page, not inside one.
-    ahead = rest_batch_pages(settings.chunk_size, settings.rest_batch_size)
-    downloaded = prefetched(source, depth=ahead, name=f"{job.spec.name} slice {state.plan.number} prefetch")
+    downloaded = prefetched(
+        source, depth=PAGES_AHEAD, name=f"{job.spec.name} slice {state.plan.number} prefetch"
+    )
     yield from rest_batches(downloaded, settings.chunk_size)
 
 

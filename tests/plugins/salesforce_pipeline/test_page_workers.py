@@ -25,7 +25,6 @@ from salesforce_pipeline.page_batch import (
     RawPage,
     RawPageReader,
     prepare_batch,
-    rest_batch_pages,
     rest_batches,
 )
 from salesforce_pipeline.page_workers import InlinePages, PageWorkers, page_work
@@ -223,8 +222,6 @@ def test_rest_batches_hold_whole_pages_and_the_cursor_after_the_last():
     batches = [(b.bodies, b.records, cursor) for b, cursor in rest_batches(iter(pages), 3000)]
 
     assert batches == [([b"p1", b"p2"], 4000, "/c2"), ([b"p3", b"p4"], 2700, None)]
-    assert rest_batch_pages(10_000, 2000) == 5
-    assert rest_batch_pages(100, 2000) == 1
 
 
 def test_prepare_batch_refuses_an_unknown_kind():
