@@ -2,9 +2,9 @@
 
 Decoding, transforming and serialising pages (`page_batch.prepare_batch`) is pure Python and
 pandas work that holds the GIL: slices in threads would take turns on one core however many the
-machine has. A load with more than one slice therefore starts a few worker processes (one per
-core, at most one per parallel slice) that each run `prepare_batch` on what a slice thread sends
-them, while the threads keep downloading pages, COPYing payloads and committing progress.
+machine has. A load with more than one slice therefore starts worker processes (one per core
+but one, at most one per parallel slice) that each run `prepare_batch` on what a slice thread
+sends them, while the threads keep downloading pages, COPYing payloads and committing progress.
 
 The workers get page bodies and the load's format only: no session, connection or secret. One is
 started with ``python -m salesforce_pipeline.page_workers`` and speaks pickle over its stdin and
@@ -67,10 +67,15 @@ class InlinePages:
 
 def page_work(parallel: int, slices: int) -> PageWork:
     """Worker processes for a load of `slices` slices read `parallel` at a time: one per core the
-    process may use, at most one per parallel slice; none for a single slice or a single core,
-    where a process would only add its start-up and copying."""
-    count = min(parallel, len(os.sched_getaffinity(0)))
-    if slices < 2 or count < 2:
+    process may use but one, at most one per parallel slice; none for a single slice or a single
+    core, where a process would only add its start-up and copying.
+
+    One core stays with the task process: its threads download pages, send and receive batches
+    and drive the COPYs (about a fifth of the load's Python work). On 2 cores one worker loaded
+    1,000,000 Contacts as fast as two did, with about 95 MB less memory (docs/large-loads.md).
+    """
+    count = min(parallel, len(os.sched_getaffinity(0)) - 1)
+    if slices < 2 or count < 1:
         return InlinePages()
     return PageWorkers(count)
 

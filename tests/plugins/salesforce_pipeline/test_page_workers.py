@@ -191,9 +191,9 @@ def test_a_worker_ends_when_the_task_process_is_killed(tmp_path):
 
 @pytest.mark.parametrize(
     ("parallel", "slices", "cores", "expected"),
-    [(4, 8, 2, 2), (4, 8, 8, 4), (1, 8, 8, 0), (4, 1, 8, 0), (4, 8, 1, 0)],
+    [(4, 8, 2, 1), (4, 8, 3, 2), (4, 8, 8, 4), (1, 8, 8, 1), (4, 1, 8, 0), (4, 8, 1, 0)],
 )
-def test_worker_processes_only_where_slices_run_in_parallel_on_cores(
+def test_worker_processes_for_loads_of_several_slices_one_core_left_to_the_task(
     parallel, slices, cores, expected, monkeypatch
 ):
     monkeypatch.setattr(page_workers.os, "sched_getaffinity", lambda _pid: set(range(cores)))
