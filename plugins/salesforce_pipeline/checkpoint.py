@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline import table_swap
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.slice_plan import SlicePlan
 from salesforce_pipeline.sql_files import sql_template
@@ -97,7 +98,8 @@ class Checkpoint:
 
     @property
     def merged_table(self) -> Any:
-        """The UNLOGGED table the apply reads: every slice's rows, one per Id."""
+        """The table the apply reads: every slice's rows, one per Id (UNLOGGED, or on a first load
+        the table's successor, which the apply may swap in under the table's own name)."""
         return self._name("merged")
 
     def _tables(self) -> list[Any]:
@@ -280,7 +282,11 @@ class Checkpoint:
 
     # ------------------------------------------------------------------ the end
     def merge(self) -> Any:
-        """Build the merged stage the apply reads (outside the object's lock). Commits."""
+        """Build the merged stage the apply reads (outside the object's lock). Commits.
+
+        Into an empty table that can be swapped (a first load), the merged stage is the table's
+        successor, built whole with its indexes (`table_swap`): the apply then only swaps it in.
+        A successor an earlier attempt left is dropped and built again, as a merged stage is."""
         from psycopg2 import sql
 
         target = self.target
@@ -292,13 +298,25 @@ class Checkpoint:
             for s in self.slices
         )
         target.run("drop_tables.sql", tables=self.merged_table)
-        target.run("merge_slice_stages.sql", merged=self.merged_table, columns=columns, slices=slices)
+        ((empty,),) = target.query("target_is_empty.sql")
+        refused = table_swap.blockers(target) if empty else ["it holds rows"]
+        if refused:
+            target.run("merge_slice_stages.sql", merged=self.merged_table, columns=columns, slices=slices)
+            log.info("%s: merged the slices into a stage (no swap: %s)", target.spec.name, "; ".join(refused))
+        else:
+            table_swap.build_successor(target, self.merged_table, slices)
+            log.info(
+                "%s: merged the slices into the table's successor, indexed, to swap in", target.spec.name
+            )
         target.run("analyze_table.sql", table=self.merged_table)
         self.conn.commit()
         return self.merged_table
 
     def delete(self) -> None:
-        """Drop the checkpoint and its tables (in the caller's transaction: the apply's)."""
+        """Drop the checkpoint and its tables (in the caller's transaction: the apply's).
+
+        A successor swapped in is the target now, under the target's name: dropping the merged
+        stage's name (IF EXISTS) finds nothing."""
         from psycopg2 import sql
 
         with self.conn.cursor() as cur:

@@ -6,10 +6,13 @@ takes the object's lock and, in one transaction, writes the rows, moves the reje
 to `load_rejects`, verifies, marks rows Salesforce no longer has (full refresh), reconciles
 and deletes the checkpoint; the caller commits it. Other runs of the object wait only for this.
 
-Two ways in, chosen under the lock:
+Three ways in, chosen under the lock:
 
-* the table is **empty** (a first load): the merged rows are INSERTed as they are, and the
-  table must then hold exactly them;
+* the table is **empty** (a first load) and the merged stage is its successor, built and
+  indexed beside it (`checkpoint.merge`, `table_swap`): the successor is **swapped** in, a
+  catalog change; the table must then hold exactly the merged rows;
+* it is empty but cannot be swapped (a view on it, say): the merged rows are **INSERTed** as
+  they are, the secondary indexes built after them;
 * it **holds rows**: the guarded upsert keeps the newest SystemModstamp (`guarded_upsert`), every
   merged Id must be in the table at its stamp or a newer one, and a full refresh marks the rows
   whose Id is not among them.
@@ -23,10 +26,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from salesforce_pipeline import table_swap
 from salesforce_pipeline.guarded_upsert import upsert_from
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ObjectSpec
-from salesforce_pipeline.sql_files import read_sql
+from salesforce_pipeline.sql_files import read_sql, sql_template
 from salesforce_pipeline.warehouse import Waits, lock_object
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ class StagedLoad:
         self.rejects = rejects
         self.waits = waits or Waits()
         self.was_empty = False
+        # Why an empty table is not swapped (None when it is), for the task log.
+        self.swap_refused: str | None = None
         self.upserted = 0
         self.lock_seconds = 0.0
         self._locked_at: float | None = None
@@ -69,8 +75,10 @@ class StagedLoad:
 
     @property
     def mode(self) -> str:
-        """How the rows went in: "insert" into an empty table, or "guarded" upsert."""
-        return "insert" if self.was_empty else "guarded"
+        """How the rows went in: "swap" or "insert" into an empty table, or "guarded" upsert."""
+        if not self.was_empty:
+            return "guarded"
+        return "insert" if self.swap_refused else "swap"
 
     def staged_counts(self) -> tuple[int, int]:
         """``(deleted, rows)`` of the merged stage: records flagged deleted, and Ids in all."""
@@ -85,6 +93,21 @@ class StagedLoad:
             lock_object(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)
         self._locked_at = time.monotonic()
         ((self.was_empty,),) = self.target.query("target_is_empty.sql")
+        if self.was_empty:
+            self._check_swap()
+
+    def _check_swap(self) -> None:
+        """An empty table: lock it against every other session (writers that do not take the
+        object's lock included), look again, and see whether the successor can replace it."""
+        started = time.monotonic()
+        self.staged_counts()  # a swap takes the merged stage's name away
+        self.target.run("lock_table_exclusive.sql")
+        ((self.was_empty,),) = self.target.query("target_is_empty.sql")
+        if self.was_empty:
+            self.swap_refused = table_swap.swap_refusal(self.target, self.merged)
+        self.timings["swap check"] = time.monotonic() - started
+        if self.was_empty and self.swap_refused:
+            log.info("%s: not swapping the empty table in: %s", self.spec.name, self.swap_refused)
 
     def apply(self) -> int:
         """Write the merged rows and the rejected records; returns the rows written."""
@@ -100,7 +123,10 @@ class StagedLoad:
             rejected=target.rejected,
         )
         started = time.monotonic()
-        if self.was_empty:
+        if self.mode == "swap":
+            table_swap.swap(target, self.merged)
+            self.upserted = self.staged_counts()[1]
+        elif self.was_empty:
             self.upserted = self._insert_then_index()
         else:
             self.upserted = upsert_from(target, self.merged)
@@ -120,12 +146,16 @@ class StagedLoad:
         with self.conn.cursor() as cur:
             cur.execute(read_sql("secondary_indexes.sql"), {"table": target.table.as_string(cur)})
             indexes = cur.fetchall()
-            for name, _definition in indexes:
+            for name, _definition, _comment in indexes:
                 cur.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
         inserted = target.run("insert_from_stage.sql", stage=self.merged, columns=target.column_list())
         with self.conn.cursor() as cur:
-            for _name, definition in indexes:
+            for name, definition, comment in indexes:
                 cur.execute(definition)
+                if comment is not None:
+                    cur.execute(
+                        sql_template("comment_on_index.sql", index=sql.SQL(name)), {"comment": comment}
+                    )
         return inserted
 
     def verification_problem(self) -> str | None:

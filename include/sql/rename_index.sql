@@ -1,0 +1,2 @@
+-- A swapped-in table's index back to its original name.
+ALTER INDEX {now} RENAME TO {original};
