@@ -31,6 +31,7 @@ LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
 CHECKPOINT = "tests/plugins/salesforce_pipeline/test_checkpoint.py::"
 LARGE = "tests/reliability/test_large_loads.py::"
+SWAP = "tests/plugins/salesforce_pipeline/test_table_swap.py::"
 MUTATIONS = (
     # ---- what keeps the warehouse right: guards, lookback, verification, rollback
     Mutation(
@@ -417,6 +418,14 @@ MUTATIONS = (
         "include/sql/merge_slice_stages.sql",
         "SELECT DISTINCT ON (id) {columns}",
         "SELECT {columns}",
+        # A first load into a table that can be swapped merges into its successor instead.
+        (SWAP + "test_a_view_on_the_table_keeps_it_loaded_in_place",),
+    ),
+    Mutation(
+        "a first load's successor keeps one row per Id, its newest version",
+        "include/sql/create_successor.sql",
+        "SELECT DISTINCT ON (id) {columns}",
+        "SELECT {columns}",
         (LARGE + "test_records_changed_while_the_load_runs_are_loaded_at_their_newest_version",),
     ),
     Mutation(
@@ -450,5 +459,42 @@ MUTATIONS = (
         (
             "tests/plugins/salesforce_pipeline/test_staged_load.py::test_a_first_load_builds_the_tables_indexes_again_exactly",
         ),
+    ),
+    # ---- a first load swapped in under the lock (#18): built beside the table, swapped only when safe
+    Mutation(
+        "a table that got rows while the apply waited for it is not swapped away",
+        "plugins/salesforce_pipeline/staged_load.py",
+        '        self.target.run("lock_table_exclusive.sql")\n        ((self.was_empty,),) = self.target.query("target_is_empty.sql")\n',
+        '        self.target.run("lock_table_exclusive.sql")\n',
+        (SWAP + "test_a_row_committed_while_the_apply_waits_for_the_table_is_kept",),
+    ),
+    Mutation(
+        "only a swappable table is swapped (a view on it keeps it in place)",
+        "plugins/salesforce_pipeline/table_swap.py",
+        "        return [row[0] for row in cur.fetchall()]",
+        "        return []",
+        (SWAP + "test_a_view_on_the_table_keeps_it_loaded_in_place",),
+    ),
+    Mutation(
+        "a successor shaped otherwise than the table is not swapped in",
+        "plugins/salesforce_pipeline/table_swap.py",
+        "    if _comparable(expected) != _comparable(built):",
+        "    if False:",
+        (SWAP + "test_an_index_added_after_the_merge_is_kept",),
+    ),
+    Mutation(
+        "the swap is undone with the apply's transaction",
+        "plugins/salesforce_pipeline/table_swap.py",
+        '    target.run("swap_in_successor.sql", successor=successor, new_name=sql.Identifier(target.spec.table))\n',
+        '    target.run("swap_in_successor.sql", successor=successor, new_name=sql.Identifier(target.spec.table))\n'
+        "    target.conn.commit()\n",
+        (SWAP + "test_a_failure_inside_the_swap_leaves_the_empty_table_exactly_as_it_was",),
+    ),
+    Mutation(
+        "a successor left by a killed attempt is built again",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        '        target.run("drop_tables.sql", tables=self.merged_table)\n',
+        "",
+        (SWAP + "test_a_successor_left_by_a_killed_attempt_is_built_again",),
     ),
 )
