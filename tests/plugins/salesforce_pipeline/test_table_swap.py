@@ -278,11 +278,15 @@ def test_a_failure_inside_the_swap_leaves_the_empty_table_exactly_as_it_was(conn
         load.begin()
         assert load.mode == "swap"
         with conn.cursor() as cur:
-            cur.execute("SET LOCAL swap_test.fail = 'on'")
+            cur.execute("SET swap_test.fail = 'on'")  # for the session: a commit would not end it
         with pytest.raises(psycopg2.errors.RaiseException, match="index rename refused"):
             load.apply()
         load.rollback()
     finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("RESET swap_test.fail")
+        conn.commit()
         with admin, admin.cursor() as cur:
             cur.execute("DROP EVENT TRIGGER swap_test_fail")
             cur.execute("DROP FUNCTION public.swap_test_fail()")
