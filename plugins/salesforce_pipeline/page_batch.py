@@ -148,7 +148,7 @@ class RawPageReader:
     def __call__(self, content: bytes) -> tuple[RawPage, bool, str | None]:
         """A page's body as ``(RawPage, done, nextRecordsUrl)``; ValueError when it is broken."""
         try:
-            envelope = self._decoder.decode(content)
+            envelope: Any = self._decoder.decode(content)  # a QueryEnvelope, a struct made at run time
         except self._error as exc:
             raise ValueError(f"not a query result: {exc}") from None
         return RawPage(content, len(envelope.records)), envelope.done, envelope.nextRecordsUrl
