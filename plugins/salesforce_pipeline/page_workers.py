@@ -91,19 +91,25 @@ class PageWorkers:
         self._started: list[_Worker] = []
 
     def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
-        """Prepare `batch` in an idle worker (waiting for one), calling `emit` in this thread."""
+        """Prepare `batch` in an idle worker (waiting for one), then call `emit` in this thread.
+
+        The worker is given back before the payloads are COPYed: it prepares another slice's
+        batch while this one's rows go into Postgres (held meanwhile: one batch's payloads).
+        """
         worker = self._idle.get()
         try:
             if worker is None:
                 worker = _Worker()
                 self._started.append(worker)
-            totals = worker.run(fmt, batch, emit)
+            totals, payloads = worker.run(fmt, batch)
         finally:
             if worker is not None and not worker.alive:
                 worker.stop()
                 self._started.remove(worker)
                 worker = None  # replaced on next use
             self._idle.put(worker)
+        while payloads:
+            emit(payloads.pop(0))
         return totals
 
     def close(self) -> None:
@@ -130,13 +136,14 @@ class _Worker:
         self.alive = True
         log.debug("page worker %d started", self.proc.pid)
 
-    def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
-        """Send `batch`, hand each payload to `emit`, return the totals. Until the worker's last
-        message is read it is out of step (``alive`` False): a failure in between, ours or its,
-        leaves it unusable, and the pool replaces it."""
+    def run(self, fmt: PageFormat, batch: PageBatch) -> tuple[BatchTotals, list[bytes]]:
+        """Send `batch`; return the totals and the COPY payloads. Until the worker's last message is
+        read it is out of step (``alive`` False): a failure in between (its death, or this thread
+        stopped mid-read) leaves it unusable, and the pool replaces it."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.alive = False
+        payloads: list[bytes] = []
         try:
             pickle.dump((fmt, batch), self.proc.stdin, protocol=_PROTOCOL)
             self.proc.stdin.flush()
@@ -144,11 +151,11 @@ class _Worker:
             while True:
                 message = pickle.load(self.proc.stdout)
                 if message[0] == "part":
-                    emit(message[1])
+                    payloads.append(message[1])
                     continue
                 self.alive = True
                 if message[0] == "done":
-                    return message[1]
+                    return message[1], payloads
                 raise _worker_error(message[1], message[2])
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             code = self.proc.poll()

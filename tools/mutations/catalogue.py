@@ -31,6 +31,7 @@ LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
 CHECKPOINT = "tests/plugins/salesforce_pipeline/test_checkpoint.py::"
 LARGE = "tests/reliability/test_large_loads.py::"
+PAGES = "tests/plugins/salesforce_pipeline/test_page_workers.py::"
 SWAP = "tests/plugins/salesforce_pipeline/test_table_swap.py::"
 MUTATIONS = (
     # ---- what keeps the warehouse right: guards, lookback, verification, rollback
@@ -496,5 +497,33 @@ MUTATIONS = (
         '        target.run("drop_tables.sql", tables=self.merged_table)\n',
         "",
         (SWAP + "test_a_successor_left_by_a_killed_attempt_is_built_again",),
+    ),
+    Mutation(
+        "a page worker left out of step mid-reply is replaced",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "        self.alive = False\n        payloads: list[bytes] = []\n",
+        "        payloads: list[bytes] = []\n",
+        (PAGES + "test_a_batch_stopped_while_its_reply_is_read_leaves_no_stale_reply_for_the_next",),
+    ),
+    Mutation(
+        "a page worker that dies mid-batch fails its slice transiently",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "        except (EOFError, OSError, pickle.UnpicklingError) as exc:\n",
+        "        except () as exc:\n",
+        (PAGES + "test_a_worker_killed_mid_batch_fails_the_slice_transiently_and_is_replaced",),
+    ),
+    Mutation(
+        "a page worker ends when its task process does",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "        except EOFError:\n            return\n",
+        "        except EOFError:\n            __import__('time').sleep(3600)\n",
+        (PAGES + "test_a_worker_ends_when_the_task_process_is_killed",),
+    ),
+    Mutation(
+        "a resumed query sends only a Salesforce cursor path to the instance",
+        "plugins/salesforce_pipeline/hooks/rest.py",
+        "            if not _CURSOR_PATH.match(resume_url):\n",
+        "            if False:\n",
+        (HOOK + "test_a_query_resumes_from_a_stored_cursor_path_and_refuses_anything_else",),
     ),
 )

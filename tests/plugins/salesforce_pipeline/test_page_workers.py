@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -127,18 +126,61 @@ def test_a_broken_page_is_a_transient_error_and_the_worker_goes_on(workers):
     assert worker_pids(workers) == pid  # the same process: it was never out of step
 
 
-def test_a_worker_killed_mid_batch_fails_the_slice_transiently_and_is_replaced(workers):
-    def kill_the_worker(payload: bytes) -> None:
-        os.kill(worker_pids(workers)[0], signal.SIGKILL)
+def reading_replies(monkeypatch, first_reply):
+    """Call `first_reply(message)` after the worker's first reply is read (pickle.load in the pool)."""
+    real_load, calls = page_workers.pickle.load, []
 
+    def load(stream):
+        message = real_load(stream)
+        calls.append(message)
+        if len(calls) == 1:
+            first_reply(message)
+        return message
+
+    monkeypatch.setattr(page_workers.pickle, "load", load)
+
+
+def large_rest_batch() -> PageBatch:
+    """A page whose prepared chunks (about 600 KB) cannot all wait in a pipe (64 KB): its worker is
+    still sending when the first reply is read."""
+    records = [record(n, LastName="x" * 200_000) for n in range(3)]
+    return PageBatch(REST_JSON, [rest_body(records)], 3)
+
+
+def test_a_worker_killed_mid_batch_fails_the_slice_transiently_and_is_replaced(workers, monkeypatch):
+    prepared(workers, rest_batch())  # started
+    (victim,) = workers._started
+
+    def kill_it(_message):
+        victim.proc.kill()
+        victim.proc.wait()
+
+    reading_replies(monkeypatch, kill_it)
     with pytest.raises(SalesforceTransientError, match="stopped mid-batch"):
-        workers.run(page_format(), rest_batch(), kill_the_worker)
+        prepared(workers, large_rest_batch())
+    monkeypatch.undo()
     payloads, _ = prepared(workers, rest_batch())
 
     assert payloads == prepared(InlinePages(), rest_batch())[0]
+    assert workers._started[0] is not victim
 
 
-def test_a_copy_failing_mid_batch_leaves_no_stale_chunk_for_the_next_batch(workers):
+def test_a_batch_stopped_while_its_reply_is_read_leaves_no_stale_reply_for_the_next(workers, monkeypatch):
+    def stopped(_message):  # as when the task is told to stop while a worker answers
+        raise KeyboardInterrupt
+
+    reading_replies(monkeypatch, stopped)
+    with pytest.raises(KeyboardInterrupt):
+        prepared(workers, large_rest_batch())
+    monkeypatch.undo()
+    payloads, totals = prepared(workers, bulk_batch())
+
+    expected, expected_totals = prepared(InlinePages(), bulk_batch())
+    assert payloads == expected  # not the REST batch's leftover chunks
+    assert totals == expected_totals
+
+
+def test_a_copy_failing_mid_batch_leaves_the_worker_ready_for_the_next_batch(workers):
     def copy_fails(payload: bytes) -> None:
         raise RuntimeError("COPY failed")
 
@@ -147,7 +189,7 @@ def test_a_copy_failing_mid_batch_leaves_no_stale_chunk_for_the_next_batch(worke
     payloads, totals = prepared(workers, bulk_batch())
 
     expected, expected_totals = prepared(InlinePages(), bulk_batch())
-    assert payloads == expected  # not the REST batch's leftover chunks
+    assert payloads == expected
     assert totals == expected_totals
 
 
