@@ -23,7 +23,7 @@ import pickle
 import queue
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -33,6 +33,8 @@ from salesforce_pipeline.page_batch import BatchTotals, PageBatch, PageFormat, p
 log = logging.getLogger(__name__)
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+# What a worker's environment keeps of the task's (with LC_* and PYTHON*): see worker_environment.
+_KEPT_VARIABLES = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV"})
 _STOP_SECONDS = 10
 
 
@@ -123,14 +125,11 @@ class _Worker:
     """One worker process and its pipes."""
 
     def __init__(self) -> None:
-        plugins = str(Path(__file__).resolve().parent.parent)
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": plugins + (os.pathsep + path if path else "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "salesforce_pipeline.page_workers"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=worker_environment(os.environ),
             close_fds=True,
         )
         self.alive = True
@@ -181,6 +180,21 @@ class _Worker:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """A worker's environment: the locale, paths and Python's own settings, and the plugins folder
+    on its path; nothing else. A task's environment can hold secrets (AIRFLOW_CONN_*, cloud
+    credentials); a process that only parses pages needs none of them."""
+    kept = {
+        name: value
+        for name, value in environ.items()
+        if name in _KEPT_VARIABLES or name.startswith(("LC_", "PYTHON"))
+    }
+    plugins = str(Path(__file__).resolve().parent.parent)
+    path = environ.get("PYTHONPATH")
+    kept["PYTHONPATH"] = plugins + (os.pathsep + path if path else "")
+    return kept
 
 
 def _worker_error(kind: str, message: str) -> SalesforcePipelineError:

@@ -526,4 +526,11 @@ MUTATIONS = (
         "            if False:\n",
         (HOOK + "test_a_query_resumes_from_a_stored_cursor_path_and_refuses_anything_else",),
     ),
+    Mutation(
+        "a page worker gets none of the task's secrets",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "            env=worker_environment(os.environ),\n",
+        '            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},\n',
+        (PAGES + "test_a_worker_gets_none_of_the_tasks_secrets",),
+    ),
 )

@@ -141,10 +141,10 @@ def reading_replies(monkeypatch, first_reply):
 
 
 def large_rest_batch() -> PageBatch:
-    """A page whose prepared chunks (about 600 KB) cannot all wait in a pipe (64 KB): its worker is
-    still sending when the first reply is read."""
-    records = [record(n, LastName="x" * 200_000) for n in range(3)]
-    return PageBatch(REST_JSON, [rest_body(records)], 3)
+    """A page of three chunks of about 600 KB each (chunk_size 3): after the first reply, what is
+    left cannot wait in a pipe (64 KB), so its worker is still sending when that reply is read."""
+    records = [record(n, LastName="x" * 200_000) for n in range(9)]
+    return PageBatch(REST_JSON, [rest_body(records)], 9)
 
 
 def test_a_worker_killed_mid_batch_fails_the_slice_transiently_and_is_replaced(workers, monkeypatch):
@@ -191,6 +191,17 @@ def test_a_copy_failing_mid_batch_leaves_the_worker_ready_for_the_next_batch(wor
     expected, expected_totals = prepared(InlinePages(), bulk_batch())
     assert payloads == expected
     assert totals == expected_totals
+
+
+def test_a_worker_gets_none_of_the_tasks_secrets(workers, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", '{"extra": {"consumer_secret": "s3cr3t-value"}}')
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
+    prepared(workers, rest_batch())
+
+    environ = Path(f"/proc/{worker_pids(workers)[0]}/environ").read_bytes()
+    assert b"s3cr3t-value" not in environ
+    assert b"AIRFLOW_CONN_" not in environ
+    assert str(PLUGINS).encode() in environ  # what it does need: the plugins on its path
 
 
 def test_closing_the_pool_ends_its_workers(workers):
