@@ -5,9 +5,10 @@ REST pages (up to 2,000 records each) are downloaded as bytes and grouped into b
 transformed and serialised for COPY (`page_batch`, in a worker process when the load has them,
 see `page_workers`) and COPYed into the slice's stage table as each chunk comes back; its
 rejected records go to the load's rejects table; then the slice's progress (rows staged, the
-cursor or locator to go on from, done) is written and everything is committed together. A slice stopped anywhere resumes after its last committed page:
-a Bulk job's results are read on from the stored locator, a REST query from its stored cursor
-while Salesforce keeps it (else the slice is read again from its start).
+cursor or locator to go on from, done) is written and everything is committed together. A slice
+stopped anywhere resumes after its last committed batch: a Bulk job's results are read on from
+the stored locator, a REST query from its stored cursor while Salesforce keeps it (else the
+slice is read again from its start).
 
 No target table is touched here, and no lock is held: the apply does that, at the end, briefly.
 """
@@ -122,24 +123,35 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: Pa
     for batch, resume_at in batches:
         if job.stop.is_set():
             raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
-        _stage_batch(job, state, target, work.run, fmt, batch, resume_at)
+        _stage_batch(job, state, target, work, fmt, batch, resume_at)
 
 
 def _stage_batch(
     job: StagingJob,
     state: SliceState,
     target: LoadTarget,
-    prepare: Any,
+    work: PageWork,
     fmt: PageFormat,
     batch: PageBatch,
     resume_at: str | None,
 ) -> None:
-    """Prepare one batch, COPY each of its chunks as it is ready, commit with the slice's progress."""
+    """Prepare one batch, COPY each of its chunks as it is ready, commit with the slice's progress.
+
+    The transaction starts at the first COPY, with the fence: a batch waiting for a page worker
+    holds no transaction open (and `_commit` fences again before committing)."""
     checkpoint, conn = job.checkpoint, target.conn
     stage = checkpoint.stage_table(state.plan.number)
-    with conn.cursor() as cur:
-        checkpoint.fence(cur)
-    totals = prepare(fmt, batch, lambda payload: target.copy_into(stage, io.BytesIO(payload)))
+    fenced = False
+
+    def copy(payload: bytes) -> None:
+        nonlocal fenced
+        if not fenced:
+            with conn.cursor() as cur:
+                checkpoint.fence(cur)
+            fenced = True
+        target.copy_into(stage, io.BytesIO(payload))
+
+    totals = work.run(fmt, batch, copy)
     del batch
     if totals.rejects:
         with conn.cursor() as cur:
