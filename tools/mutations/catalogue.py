@@ -285,7 +285,10 @@ MUTATIONS = (
         "plugins/salesforce_pipeline/staged_load.py",
         "            lock_object(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
         "            (lambda *args: None)(cur, self.target.table_name, self.waits.object_lock_wait, self.waits.lock_timeout)\n",
-        ("tests/reliability/test_concurrency.py",),
+        (
+            "tests/plugins/salesforce_pipeline/test_staged_load.py::test_a_second_apply_of_the_object_waits_for_the_first",
+            "tests/reliability/test_concurrency.py",
+        ),
     ),
     Mutation(
         "cross-tenant guard before anything is read or written",

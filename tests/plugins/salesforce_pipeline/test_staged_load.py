@@ -3,6 +3,8 @@ and a failure puts every one of them back."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import psycopg2
@@ -95,3 +97,47 @@ def test_a_failed_first_load_leaves_every_index_in_place(conn):
         cur.execute("SELECT count(*) FROM salesforce.account")
         assert cur.fetchone() == (0,)
     conn.rollback()
+
+
+def test_a_second_apply_of_the_object_waits_for_the_first(conn, warehouse):
+    """The object's lock: another run's apply (here over a table that holds rows, where no table
+    lock is taken) waits until the first one ends."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO salesforce.account (id, name, system_modstamp, is_deleted, _extracted_at, _dag_run_id) "
+            "VALUES ('000000000000001AAA', 'held', %s, false, %s, 'earlier')",
+            (T0, T0),
+        )
+    conn.commit()
+    first = loader(conn)
+    first.begin()
+    assert not first.was_empty
+    other, monitor = psycopg2.connect(warehouse), psycopg2.connect(warehouse)
+    monitor.autocommit = True
+    second = loader(other)
+    began = threading.Event()
+    waiter = threading.Thread(target=lambda: (second.begin(), began.set()))
+    try:
+        waiter.start()
+        deadline = time.monotonic() + 30
+        while not began.is_set() and not waiting_for_advisory_lock(monitor, other.get_backend_pid()):
+            assert time.monotonic() < deadline, "the second apply neither waited nor began"
+            time.sleep(0.05)
+        assert not began.is_set(), "the second apply began while the first held the object's lock"
+        first.rollback()
+        waiter.join(30)
+        assert began.is_set(), "the second apply began once the first ended"
+    finally:
+        first.rollback()
+        waiter.join(30)
+        second.rollback()
+        other.close()
+        monitor.close()
+
+
+def waiting_for_advisory_lock(monitor, pid: int) -> bool:
+    with monitor.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = %s", (pid,)
+        )
+        return cur.fetchone()[0] > 0
