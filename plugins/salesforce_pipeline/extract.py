@@ -238,9 +238,10 @@ class Progress:
         self.started = time.monotonic()
         self._next_report = every
 
-    def page(self, records: int) -> None:
-        """Count one page of `records` records; log when another `every` records have come."""
-        self.pages += 1
+    def page(self, records: int, *, pages: int = 1) -> None:
+        """Count `pages` pages (one, or a slice's batch) of `records` records in all; log when
+        another `every` records have come."""
+        self.pages += pages
         self.records += records
         if self.records >= self._next_report:
             elapsed = max(time.monotonic() - self.started, 1e-6)

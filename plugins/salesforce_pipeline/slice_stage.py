@@ -68,13 +68,13 @@ class SliceTotals:
     pages: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, records: int, rejected: int, duplicates: int) -> None:
-        """Count one staged page."""
+    def add(self, records: int, rejected: int, duplicates: int, pages: int) -> None:
+        """Count one staged batch of `pages` pages."""
         with self._lock:
             self.records += records
             self.rejected += rejected
             self.duplicates += duplicates
-            self.pages += 1
+            self.pages += pages
 
 
 @dataclass
@@ -151,6 +151,7 @@ def _stage_batch(
             fenced = True
         target.copy_into(stage, io.BytesIO(payload))
 
+    pages = len(batch.bodies)  # counted now: a page worker takes the bodies
     totals = work.run(fmt, batch, copy)
     del batch
     if totals.rejects:
@@ -158,8 +159,8 @@ def _stage_batch(
             _stage_rejects(cur, checkpoint, state, totals.rejects, job.spec.key_prefix)
     staged = replace(state, staged=state.staged + totals.rows, resume_at=resume_at, done=resume_at is None)
     _commit(conn, checkpoint, state, staged)
-    job.totals.add(totals.records, len(totals.rejects), totals.duplicates)
-    job.progress.page(totals.records)
+    job.totals.add(totals.records, len(totals.rejects), totals.duplicates, pages)
+    job.progress.page(totals.records, pages=pages)
 
 
 def _stage_rejects(
