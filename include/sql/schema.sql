@@ -148,8 +148,9 @@ CREATE TABLE IF NOT EXISTS {schema}.schema_changes (
 );
 -- A large load's progress, so that a retried or rerun task resumes instead of starting over
 -- (checkpoint.py). One row per (object, DAG run) being extracted; its slices below. The rows
--- a slice staged wait in the UNLOGGED tables named by stage_prefix until the apply moves them
--- into the target in one short transaction, which also deletes the checkpoint.
+-- a slice staged wait in UNLOGGED stage tables (or, on a first load, in the table's successor)
+-- until the apply moves them into the target in one short transaction, which also deletes the
+-- checkpoint.
 CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint (
     checkpoint_id  bigserial PRIMARY KEY,
     sobject        text NOT NULL,
@@ -162,6 +163,10 @@ CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     UNIQUE (sobject, dag_run_id)
 );
+-- A first load's slices (all but the one reaching up to now) COPY straight into the table's
+-- successor (table_swap.py) instead of UNLOGGED stages: the checkpoint says so, for its retries.
+ALTER TABLE {schema}.load_checkpoint
+    ADD COLUMN IF NOT EXISTS into_successor boolean NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint_slice (
     checkpoint_id  bigint NOT NULL REFERENCES {schema}.load_checkpoint ON DELETE CASCADE,
     slice_no       integer NOT NULL,

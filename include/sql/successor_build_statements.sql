@@ -3,15 +3,21 @@
 -- pg_get_constraintdef writes it, under the name <prefix>_c<oid>; any other index as
 -- pg_get_indexdef writes it, moved onto the successor, under the name <prefix>_i<oid>; then the
 -- target's storage options. table_swap gives each its original name back at the swap. (CHECK
--- and NOT NULL constraints came with CREATE TABLE ... LIKE, under their own names.)
+-- and NOT NULL constraints came with CREATE TABLE ... LIKE, under their own names.) An index
+-- built already (by a killed attempt's merge) is not built again.
 WITH t AS (SELECT c.* FROM pg_class c WHERE c.oid = to_regclass(%(table)s)),
-n AS (SELECT nspname FROM pg_namespace, t WHERE pg_namespace.oid = t.relnamespace)
-SELECT format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', %(successor)s, %(prefix)s || '_c' || k.oid,
+n AS (SELECT nspname FROM pg_namespace, t WHERE pg_namespace.oid = t.relnamespace),
+built AS (SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+          WHERE x.indrelid = to_regclass(%(successor)s)),
+statements (step, name, statement) AS (
+SELECT 1, %(prefix)s || '_c' || k.oid,
+       format('ALTER TABLE %%s ADD CONSTRAINT %%I %%s', %(successor)s, %(prefix)s || '_c' || k.oid,
               pg_get_constraintdef(k.oid))
 FROM t JOIN pg_constraint k ON k.conrelid = t.oid
 WHERE k.contype IN ('p', 'u', 'x')
 UNION ALL
-SELECT format('CREATE %%sINDEX %%I ON %%s', CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
+SELECT 2, %(prefix)s || '_i' || i.indexrelid,
+       format('CREATE %%sINDEX %%I ON %%s', CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
               %(prefix)s || '_i' || i.indexrelid, %(successor)s)
        || substr(pg_get_indexdef(i.indexrelid),
                  length(format('CREATE %%sINDEX %%s ON %%s.%%s', CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END,
@@ -20,7 +26,11 @@ FROM t CROSS JOIN n JOIN pg_index i ON i.indrelid = t.oid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = t.oid)
 UNION ALL
-SELECT format('ALTER TABLE %%s SET (%%s)', %(successor)s,
+SELECT 3, NULL,
+       format('ALTER TABLE %%s SET (%%s)', %(successor)s,
               string_agg(format('%%s = %%L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))
 FROM t, unnest(t.reloptions) o
-HAVING count(*) > 0;
+HAVING count(*) > 0)
+SELECT statement FROM statements
+WHERE name IS NULL OR name NOT IN (SELECT relname FROM built)
+ORDER BY step;

@@ -6,6 +6,13 @@ locator or cursor to go on from). Each slice's rows wait in an UNLOGGED table of
 schema until the apply moves them into the target; a slice's rows and its progress are committed
 together, so the checkpoint never claims a row the stage does not hold.
 
+A first load (an empty table that can be swapped, see `table_swap`) of several slices skips the
+stages: every slice but the one reaching up to now COPYs straight into the table's successor,
+LOGGED, and nothing is copied twice. Their SystemModstamp bounds are disjoint, so no Id is in
+two of them, and a slice read again from its start deletes exactly its own rows. The slice
+reaching up to now, which can hold a newer version of a record another slice has, is staged and
+merged at the end (`slice_merge`).
+
 An attempt owns the checkpoint (`owner_audit_id`): every staging transaction first reads the
 owner FOR SHARE and stops when it is no longer this attempt, so a frozen worker that wakes up
 cannot add rows behind a later try's back.
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from salesforce_pipeline import table_swap
 from salesforce_pipeline.errors import SalesforcePipelineError
 from salesforce_pipeline.slice_plan import SlicePlan
-from salesforce_pipeline.sql_files import sql_template
+from salesforce_pipeline.sql_files import read_sql, sql_template
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,6 +79,7 @@ class Checkpoint:
         method: str,
         extracted_at: datetime,
         slices: list[SliceState],
+        into_successor: bool = False,
     ) -> None:
         self.conn = conn
         self.target = target
@@ -80,6 +88,7 @@ class Checkpoint:
         self.method = method
         self.extracted_at = extracted_at
         self.slices = slices
+        self.into_successor = into_successor
 
     # ------------------------------------------------------------------ names
     def _name(self, kind: str, suffix: str = "") -> Any:
@@ -91,6 +100,14 @@ class Checkpoint:
         """The UNLOGGED table holding one slice's rows."""
         return self._name("stage", f"_{slice_no}")
 
+    def in_stage(self, state: SliceState) -> bool:
+        """Whether the slice stages into a stage table of its own (else into the successor)."""
+        return not self.into_successor or state.plan.reaches_now
+
+    def destination(self, state: SliceState) -> Any:
+        """The table a slice COPYs its rows into: its stage, or the successor."""
+        return self.stage_table(state.plan.number) if self.in_stage(state) else self.merged_table
+
     @property
     def rejects_table(self) -> Any:
         """The UNLOGGED table holding the load's rejected records."""
@@ -99,7 +116,8 @@ class Checkpoint:
     @property
     def merged_table(self) -> Any:
         """The table the apply reads: every slice's rows, one per Id (UNLOGGED, or on a first load
-        the table's successor, which the apply may swap in under the table's own name)."""
+        the table's successor, which the apply may swap in under the table's own name). With
+        `into_successor`, the slices COPY into it as they are read."""
         return self._name("merged")
 
     def _tables(self) -> list[Any]:
@@ -130,7 +148,7 @@ class Checkpoint:
             cur.execute(_sql("checkpoint_find.sql", schema), key)
             row = cur.fetchone()
         if row is not None:
-            checkpoint_id, old_print, old_method, extracted_at = row
+            checkpoint_id, old_print, old_method, extracted_at, into_successor = row
             fits = old_print == print_ and (old_method == method or not method_requested)
             found = cls(
                 conn,
@@ -140,6 +158,7 @@ class Checkpoint:
                 method=old_method,
                 extracted_at=extracted_at,
                 slices=[],
+                into_successor=into_successor,
             )
             found.slices = found._read_slices()
             if fits:
@@ -186,15 +205,22 @@ class Checkpoint:
 
     def _claim(self) -> None:
         """Own the checkpoint; a slice whose stage lost rows (a server crash empties UNLOGGED
-        tables) starts over."""
+        tables) starts over, and so do the slices of a successor that is gone (dropped by hand)."""
         with self.conn.cursor() as cur:
             cur.execute(
                 _sql("checkpoint_claim.sql", self.target.schema),
                 {"checkpoint_id": self.id, "owner": self.owner},
             )
         self.conn.commit()
+        if self.into_successor and not self._successor_exists():
+            log.warning("%s: the table's successor is gone; reading its slices again", self.target.spec.name)
+            table_swap.create_successor(self.target, self.merged_table)
+            for state in self.slices:
+                if not self.in_stage(state):
+                    self.reset(self.conn, state)
+            self.conn.commit()
         for state in self.slices:
-            if state.staged and self.rows_in_stage(state) != state.staged:
+            if self.in_stage(state) and state.staged and self.rows_in_stage(state) != state.staged:
                 log.warning(
                     "%s: slice %d lost its staged rows (server restart?); reading it again",
                     self.target.spec.name,
@@ -204,8 +230,13 @@ class Checkpoint:
                 self.conn.commit()
         self.conn.commit()  # the counts' snapshot and locks: the slices TRUNCATE these tables
 
+    def _successor_exists(self) -> bool:
+        with self.conn.cursor() as cur:
+            cur.execute(read_sql("table_exists.sql"), {"table": self.merged_table.as_string(cur)})
+            return bool(cur.fetchone()[0])
+
     def plan(self, slices: Sequence[SlicePlan]) -> None:
-        """Record the slices and create their stage tables. Commits."""
+        """Record the slices and create the tables they stage into. Commits."""
         target = self.target
         with self.conn.cursor() as cur:
             for plan in slices:
@@ -220,7 +251,12 @@ class Checkpoint:
                     },
                 )
         self.slices = [SliceState(plan) for plan in slices]
-        for state in self.slices:
+        self.into_successor = len(slices) > 1 and _first_load_into_successor(target)
+        if self.into_successor:
+            table_swap.create_successor(target, self.merged_table)
+            with self.conn.cursor() as cur:
+                cur.execute(_sql("checkpoint_into_successor.sql", target.schema), {"checkpoint_id": self.id})
+        for state in filter(self.in_stage, self.slices):
             target.run(
                 "create_slice_stage.sql",
                 stage=self.stage_table(state.plan.number),
@@ -257,16 +293,18 @@ class Checkpoint:
 
     def reset(self, conn: PgConnection, state: SliceState) -> None:
         """Forget what a slice staged, to read it again from its start (the caller commits)."""
+        plan = state.plan
         with conn.cursor() as cur:
             self.fence(cur)
-            cur.execute(
-                sql_template(
-                    "reset_slice_stage.sql",
-                    stage=self.stage_table(state.plan.number),
-                    rejects=self.rejects_table,
-                ),
-                {"slice_no": state.plan.number},
-            )
+            if self.in_stage(state):
+                statement = sql_template(
+                    "reset_slice_stage.sql", stage=self.stage_table(plan.number), rejects=self.rejects_table
+                )
+            else:
+                statement = sql_template(
+                    "reset_successor_slice.sql", successor=self.merged_table, rejects=self.rejects_table
+                )
+            cur.execute(statement, {"slice_no": plan.number, "lower": plan.lower, "upper": plan.upper})
             state.staged, state.done, state.resume_at = 0, False, None
             self.save(cur, state)
 
@@ -281,37 +319,6 @@ class Checkpoint:
         return count
 
     # ------------------------------------------------------------------ the end
-    def merge(self) -> Any:
-        """Build the merged stage the apply reads (outside the object's lock). Commits.
-
-        Into an empty table that can be swapped (a first load), the merged stage is the table's
-        successor, built whole with its indexes (`table_swap`): the apply then only swaps it in.
-        A successor an earlier attempt left is dropped and built again, as a merged stage is."""
-        from psycopg2 import sql
-
-        target = self.target
-        columns = target.column_list()
-        slices = sql.SQL(" UNION ALL ").join(
-            sql.SQL("SELECT {columns} FROM {stage}").format(
-                columns=columns, stage=self.stage_table(s.plan.number)
-            )
-            for s in self.slices
-        )
-        target.run("drop_tables.sql", tables=self.merged_table)
-        ((empty,),) = target.query("target_is_empty.sql")
-        refused = table_swap.blockers(target) if empty else ["it holds rows"]
-        if refused:
-            target.run("merge_slice_stages.sql", merged=self.merged_table, columns=columns, slices=slices)
-            log.info("%s: merged the slices into a stage (no swap: %s)", target.spec.name, "; ".join(refused))
-        else:
-            table_swap.build_successor(target, self.merged_table, slices)
-            log.info(
-                "%s: merged the slices into the table's successor, indexed, to swap in", target.spec.name
-            )
-        target.run("analyze_table.sql", table=self.merged_table)
-        self.conn.commit()
-        return self.merged_table
-
     def delete(self) -> None:
         """Drop the checkpoint and its tables (in the caller's transaction: the apply's).
 
@@ -327,6 +334,12 @@ class Checkpoint:
         """Drop the checkpoint and its staged rows now. Commits."""
         self.delete()
         self.conn.commit()
+
+
+def _first_load_into_successor(target: LoadTarget) -> bool:
+    """Whether the target is empty and can be swapped for a successor (see `table_swap`)."""
+    ((empty,),) = target.query("target_is_empty.sql")
+    return empty and not table_swap.blockers(target)
 
 
 def _sql(name: str, schema: str) -> Any:

@@ -3,7 +3,8 @@
 REST pages (up to 2,000 records each) are downloaded as bytes and grouped into batches of about
 `chunk_size` records; a Bulk 2.0 results page is a batch of its own. A batch is decoded,
 transformed and serialised for COPY (`page_batch`, in a worker process when the load has them,
-see `page_workers`) and COPYed into the slice's stage table as each chunk comes back; its
+see `page_workers`) and COPYed into the slice's stage table (on a first load, into the table's
+successor: see `checkpoint`) as each chunk comes back; its
 rejected records go to the load's rejects table; then the slice's progress (rows staged, the
 cursor or locator to go on from, done) is written and everything is committed together. A slice
 stopped anywhere resumes after its last committed batch: a Bulk job's results are read on from
@@ -140,7 +141,7 @@ def _stage_batch(
     The transaction starts at the first COPY, with the fence: a batch waiting for a page worker
     holds no transaction open (and `_commit` fences again before committing)."""
     checkpoint, conn = job.checkpoint, target.conn
-    stage = checkpoint.stage_table(state.plan.number)
+    stage = checkpoint.destination(state)
     fenced = False
 
     def copy(payload: bytes) -> None:

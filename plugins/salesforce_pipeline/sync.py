@@ -25,6 +25,7 @@ from salesforce_pipeline import (
     load,
     reconcile,
     schema_drift,
+    slice_merge,
     slice_plan,
     tenancy,
     warehouse,
@@ -270,7 +271,7 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
     missing, reconcile, delete the checkpoint, commit (unless a later try started)."""
     request, hook, spec, summary = run.request, run.hook, run.request.spec, run.summary
     merge_started = time.monotonic()
-    merged = saved.merge()
+    merged = slice_merge.merge(saved)
     log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, time.monotonic() - merge_started)
     loader = StagedLoad(
         run.conn,

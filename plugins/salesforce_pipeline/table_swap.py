@@ -1,10 +1,11 @@
 """A first load written and indexed beside the empty target, then swapped in under the lock.
 
 A first load brings a table's whole history: a million rows to write and index. Done in the
-target, all of that happens under the object's lock. Instead, while no lock is held,
-`build_successor` fills a LOGGED table shaped exactly as the target (`LIKE ... EXCLUDING
-INDEXES`) straight from the slices' stages, one row per Id, then builds the target's own
-constraints and indexes on it from their definitions and analyses it. Under the lock,
+target, all of that happens under the object's lock. Instead, while no lock is held, a LOGGED
+table shaped exactly as the target (`LIKE ... EXCLUDING INDEXES`) is filled, one row per Id:
+by the slices themselves as they are read (`create_successor`, see `slice_merge`), or from the
+slices' stages in one pass (`build_successor`); then `build_indexes` builds the target's own
+constraints and indexes on it from their definitions. Under the lock,
 `swap_refusal` checks the target is still empty, still swappable and still shaped as the
 successor, and `swap` drops the empty table and gives its name, its objects' names, its
 comments and its privileges to the successor: catalog changes only, in the apply's transaction.
@@ -35,17 +36,27 @@ def blockers(target: LoadTarget) -> list[str]:
         return [row[0] for row in cur.fetchall()]
 
 
+def create_successor(target: LoadTarget, successor: Any) -> None:
+    """Create ``successor``, empty, shaped as the target but without its indexes."""
+    target.run("create_successor.sql", successor=successor)
+
+
 def build_successor(target: LoadTarget, successor: Any, slices: Any) -> int:
     """Create and fill ``successor`` from the ``slices`` (a query over every stage), then build the
     target's constraints and indexes on it; returns the rows. The caller analyses and commits."""
-    rows = target.run(
-        "create_successor.sql", successor=successor, columns=target.column_list(), slices=slices
-    )
+    create_successor(target, successor)
+    rows = target.run("fill_successor.sql", successor=successor, columns=target.column_list(), slices=slices)
+    build_indexes(target, successor)
+    return rows
+
+
+def build_indexes(target: LoadTarget, successor: Any) -> None:
+    """Build the target's constraints and indexes on the filled ``successor``, those it does not
+    have yet, and set the target's storage options on it. In the caller's transaction."""
     with target.conn.cursor() as cur:
         cur.execute(read_sql("successor_build_statements.sql"), _names(cur, target, successor))
         for (statement,) in cur.fetchall():
             cur.execute(statement)
-    return rows
 
 
 def swap_refusal(target: LoadTarget, successor: Any) -> str | None:

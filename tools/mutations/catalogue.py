@@ -33,6 +33,7 @@ CHECKPOINT = "tests/plugins/salesforce_pipeline/test_checkpoint.py::"
 LARGE = "tests/reliability/test_large_loads.py::"
 PAGES = "tests/plugins/salesforce_pipeline/test_page_workers.py::"
 SWAP = "tests/plugins/salesforce_pipeline/test_table_swap.py::"
+MERGE = "tests/plugins/salesforce_pipeline/test_slice_merge.py::"
 MUTATIONS = (
     # ---- what keeps the warehouse right: guards, lookback, verification, rollback
     Mutation(
@@ -396,7 +397,7 @@ MUTATIONS = (
     Mutation(
         "a slice whose staged rows are gone is read again",
         "plugins/salesforce_pipeline/checkpoint.py",
-        "            if state.staged and self.rows_in_stage(state) != state.staged:",
+        "            if self.in_stage(state) and state.staged and self.rows_in_stage(state) != state.staged:",
         "            if False:",
         (CHECKPOINT + "test_a_slice_whose_stage_lost_its_rows_is_read_again",),
     ),
@@ -427,10 +428,11 @@ MUTATIONS = (
     ),
     Mutation(
         "a first load's successor keeps one row per Id, its newest version",
-        "include/sql/create_successor.sql",
+        "include/sql/fill_successor.sql",
         "SELECT DISTINCT ON (id) {columns}",
         "SELECT {columns}",
-        (LARGE + "test_records_changed_while_the_load_runs_are_loaded_at_their_newest_version",),
+        # A first load of one slice: its stage (each Id twice) fills the successor in one pass.
+        (SWAP + "test_a_first_load_swaps_in_the_table_with_its_names_definitions_grants_and_comments",),
     ),
     Mutation(
         "a failed slice is read again alone",
@@ -496,8 +498,8 @@ MUTATIONS = (
     ),
     Mutation(
         "a successor left by a killed attempt is built again",
-        "plugins/salesforce_pipeline/checkpoint.py",
-        '        target.run("drop_tables.sql", tables=self.merged_table)\n',
+        "plugins/salesforce_pipeline/slice_merge.py",
+        '    target.run("drop_tables.sql", tables=merged)\n',
         "",
         (SWAP + "test_a_successor_left_by_a_killed_attempt_is_built_again",),
     ),
@@ -535,5 +537,50 @@ MUTATIONS = (
         "            env=worker_environment(os.environ),\n",
         '            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},\n',
         (PAGES + "test_a_worker_gets_none_of_the_tasks_secrets",),
+    ),
+    Mutation(
+        "a slice read again from its start takes its rows out of the successor",
+        "include/sql/reset_successor_slice.sql",
+        "WHERE (%(lower)s::timestamptz IS NULL",
+        "WHERE false AND (%(lower)s::timestamptz IS NULL",
+        (
+            CHECKPOINT
+            + "test_a_first_loads_slices_stage_into_the_successor_and_one_read_again_takes_only_its_rows",
+        ),
+    ),
+    Mutation(
+        "the slices of a successor that is gone are read again",
+        "plugins/salesforce_pipeline/checkpoint.py",
+        "        if self.into_successor and not self._successor_exists():",
+        "        if False:",
+        (CHECKPOINT + "test_the_slices_of_a_successor_that_is_gone_are_read_again",),
+    ),
+    Mutation(
+        "the slice read last replaces older versions in the successor",
+        "include/sql/merge_last_slice.sql",
+        "DELETE FROM {successor} kept USING {stage} newer WHERE kept.id = newer.id;\n",
+        "",
+        (MERGE + "test_the_slice_read_last_is_merged_in_at_each_records_newest_version",),
+    ),
+    Mutation(
+        "the slice read last does not replace newer versions in the successor",
+        "include/sql/merge_last_slice.sql",
+        "WHERE kept.id = newer.id AND kept.system_modstamp > newer.system_modstamp;",
+        "WHERE false;",
+        (MERGE + "test_the_slice_read_last_is_merged_in_at_each_records_newest_version",),
+    ),
+    Mutation(
+        "an index built by a killed attempt's merge is not built again",
+        "include/sql/successor_build_statements.sql",
+        "WHERE name IS NULL OR name NOT IN (SELECT relname FROM built)",
+        "WHERE true",
+        (MERGE + "test_the_slice_read_last_is_merged_in_at_each_records_newest_version",),
+    ),
+    Mutation(
+        "an Id staged twice into the successor does not fail every retry",
+        "plugins/salesforce_pipeline/slice_merge.py",
+        "        except errors.UniqueViolation:",
+        "        except errors.DivisionByZero:",
+        (MERGE + "test_an_id_staged_twice_into_the_successor_is_kept_once_at_its_newest_version",),
     ),
 )

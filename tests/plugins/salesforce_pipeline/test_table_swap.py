@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from salesforce_pipeline import checkpoint
+from salesforce_pipeline import checkpoint, slice_merge
 from salesforce_pipeline.checkpoint import Checkpoint
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.objects import ACCOUNT
@@ -73,7 +73,7 @@ def staged(conn, rows: int = ROWS) -> Checkpoint:
 
 def apply(conn, saved: Checkpoint) -> StagedLoad:
     """The apply as sync does it: merge, lock, write, verify, delete the checkpoint, commit."""
-    load = loader(conn, saved, saved.merge())
+    load = loader(conn, saved, slice_merge.merge(saved))
     load.begin()
     load.apply()
     assert load.verification_problem() is None
@@ -176,7 +176,7 @@ def test_a_view_on_the_table_keeps_it_loaded_in_place(conn):
 
 def test_rows_written_between_the_merge_and_the_lock_are_upserted_under_the_guard(conn, warehouse):
     saved = staged(conn)
-    merged = saved.merge()
+    merged = slice_merge.merge(saved)
     newer, older = "000000000000001AAA", "000000000000002AAA"
     other = psycopg2.connect(warehouse)  # a daily run that applied first
     with other, other.cursor() as cur:
@@ -204,7 +204,7 @@ def test_rows_written_between_the_merge_and_the_lock_are_upserted_under_the_guar
 
 def test_a_row_committed_while_the_apply_waits_for_the_table_is_kept(conn, warehouse):
     saved = staged(conn)
-    merged = saved.merge()
+    merged = slice_merge.merge(saved)
     writer = psycopg2.connect(warehouse)  # a session that writes without the object's lock
     with writer.cursor() as cur:
         cur.execute(
@@ -241,7 +241,7 @@ def test_a_row_committed_while_the_apply_waits_for_the_table_is_kept(conn, wareh
 
 def test_an_index_added_after_the_merge_is_kept(conn):
     saved = staged(conn)
-    merged = saved.merge()
+    merged = slice_merge.merge(saved)
     with conn.cursor() as cur:
         cur.execute("CREATE INDEX added_later_idx ON salesforce.account (name)")
     conn.commit()
@@ -260,7 +260,7 @@ def test_an_index_added_after_the_merge_is_kept(conn):
 def test_a_failure_inside_the_swap_leaves_the_empty_table_exactly_as_it_was(conn, test_database_url):
     before, old_oid = catalog(conn), table_oid(conn)
     saved = staged(conn)
-    merged = saved.merge()
+    merged = slice_merge.merge(saved)
     # A real error from the server half-way through the swap (after the old table is dropped):
     # an event trigger refusing to rename an index, in this session only.
     admin = psycopg2.connect(test_database_url)
@@ -300,7 +300,7 @@ def test_a_failure_inside_the_swap_leaves_the_empty_table_exactly_as_it_was(conn
 def test_a_successor_left_by_a_killed_attempt_is_built_again(conn):
     before = catalog(conn)
     saved = staged(conn)
-    leftover = saved.merge()
+    leftover = slice_merge.merge(saved)
     # What an earlier attempt killed after its merge could leave: rows and indexes that are wrong.
     with conn.cursor() as cur:
         cur.execute(f"DELETE FROM salesforce._merged_account_{saved.id} WHERE name = 'A1'")
@@ -308,7 +308,7 @@ def test_a_successor_left_by_a_killed_attempt_is_built_again(conn):
     conn.commit()
     retry = Checkpoint.open(conn, saved.target, print_="p", method="rest", method_requested=False, owner=2)
     assert retry.id == saved.id
-    assert retry.merge().as_string(conn) == leftover.as_string(conn)
+    assert slice_merge.merge(retry).as_string(conn) == leftover.as_string(conn)
     load = loader(conn, retry, leftover)
     load.begin()
     load.apply()
@@ -322,7 +322,7 @@ def test_a_successor_left_by_a_killed_attempt_is_built_again(conn):
 
 def test_an_expired_checkpoint_drops_its_successor_and_leaves_the_table(conn):
     saved = staged(conn)
-    saved.merge()
+    slice_merge.merge(saved)
     old_oid = table_oid(conn)
     with conn.cursor() as cur:
         cur.execute("UPDATE salesforce.load_checkpoint SET updated_at = now() - interval '73 hours'")
