@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,8 +255,44 @@ def test_worker_processes_for_loads_of_several_slices_one_core_left_to_the_task(
     try:
         assert work.workers == expected
         assert isinstance(work, PageWorkers if expected else InlinePages)
+        # With one worker process, the task process prepares batches too (its core is idle).
+        assert getattr(work, "here", False) == (expected == 1)
     finally:
         work.close()
+
+
+def test_while_the_only_worker_is_busy_the_task_process_prepares_the_next_batch(monkeypatch):
+    here: list[str] = []
+
+    def prepare_here(fmt, batch, emit):
+        here.append(threading.current_thread().name)
+        return prepare_batch(fmt, batch, emit)
+
+    monkeypatch.setattr(page_workers, "prepare_batch", prepare_here)
+    pool = PageWorkers(1, here=True)
+    results: dict[str, list[bytes]] = {}
+
+    def run(name: str, make) -> None:
+        results[name] = prepared(pool, make())[0]
+
+    try:
+        first = threading.Thread(target=run, args=("in the worker", large_rest_batch), name="first")
+        first.start()
+        deadline = time.monotonic() + 30
+        while not pool._started and time.monotonic() < deadline:  # the first batch has the worker
+            time.sleep(0.001)
+        second = threading.Thread(target=run, args=("here", rest_batch), name="second")
+        second.start()
+        first.join(60)
+        second.join(60)
+        assert here == ["second"], "only the batch that found the worker busy was prepared here"
+        assert results["here"] == prepared(InlinePages(), rest_batch())[0]
+        assert results["in the worker"] == prepared(InlinePages(), large_rest_batch())[0]
+        prepared(pool, rest_batch())
+        prepared(pool, rest_batch())  # both places are back in the pool
+        assert len(worker_pids(pool)) == 1
+    finally:
+        pool.close()
 
 
 def test_the_envelope_reader_counts_records_and_refuses_a_page_cut_short():
