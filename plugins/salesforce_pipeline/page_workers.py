@@ -24,6 +24,7 @@ import queue
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -110,7 +111,8 @@ class PageWorkers:
         worker = self._idle.get()
         if worker == _HERE:
             try:
-                return prepare_batch(fmt, batch, emit)
+                # Half a chunk at a time: this process holds the slices' pages and payloads too.
+                return prepare_batch(replace(fmt, chunk_size=max(fmt.chunk_size // 2, 1)), batch, emit)
             finally:
                 _release_freed_memory()
                 self._idle.put(_HERE)
