@@ -181,5 +181,8 @@ CREATE TABLE IF NOT EXISTS {schema}.load_checkpoint_slice (
     updated_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (checkpoint_id, slice_no)
 );
+-- A REST slice reads its records in Id order: the last Id it committed lets it query on from
+-- there when Salesforce no longer has its cursor, instead of reading everything again.
+ALTER TABLE {schema}.load_checkpoint_slice ADD COLUMN IF NOT EXISTS last_id text;
 -- The catalog's record of which version of this file the schema is at (see schema_state.sql).
 COMMENT ON TABLE {schema}.load_audit IS %(version)s;

@@ -58,6 +58,7 @@ class SliceState:
     bulk_job_id: str | None = None
     resume_at: str | None = None
     attempts: int = 0
+    last_id: str | None = None  # a REST slice's last committed record (it reads in Id order)
 
 
 def fingerprint(mode: str, window: Any, columns: Sequence[str]) -> str:
@@ -199,8 +200,10 @@ class Checkpoint:
             cur.execute(_sql("checkpoint_slices.sql", self.target.schema), {"checkpoint_id": self.id})
             rows = cur.fetchall()
         return [
-            SliceState(SlicePlan(number, lower, upper, expected), staged, done, job, resume_at, attempts)
-            for number, lower, upper, expected, staged, done, job, resume_at, attempts in rows
+            SliceState(
+                SlicePlan(number, lower, upper, expected), staged, done, job, resume_at, attempts, last_id
+            )
+            for number, lower, upper, expected, staged, done, job, resume_at, attempts, last_id in rows
         ]
 
     def _claim(self) -> None:
@@ -288,6 +291,7 @@ class Checkpoint:
                 "bulk_job_id": state.bulk_job_id,
                 "resume_at": state.resume_at,
                 "attempts": state.attempts,
+                "last_id": state.last_id,
             },
         )
 
@@ -305,7 +309,7 @@ class Checkpoint:
                     "reset_successor_slice.sql", successor=self.merged_table, rejects=self.rejects_table
                 )
             cur.execute(statement, {"slice_no": plan.number, "lower": plan.lower, "upper": plan.upper})
-            state.staged, state.done, state.resume_at = 0, False, None
+            state.staged, state.done, state.resume_at, state.last_id = 0, False, None, None
             self.save(cur, state)
 
     def rows_in_stage(self, state: SliceState) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -195,11 +196,28 @@ def every_other_field(spec: ObjectSpec, describe: Mapping[str, Any]) -> list[str
     ]
 
 
-def build_soql(spec: ObjectSpec, fields: Sequence[str], window: Window) -> str:
-    """The query that extracts `fields` of the object's records in `window`."""
-    condition = window.soql_condition()
-    where = f" WHERE {condition}" if condition else ""
-    return f"SELECT {', '.join(fields)} FROM {spec.name}{where}"
+def build_soql(
+    spec: ObjectSpec,
+    fields: Sequence[str],
+    window: Window,
+    *,
+    in_id_order: bool = False,
+    after_id: str | None = None,
+) -> str:
+    """The query that extracts `fields` of the object's records in `window`; `in_id_order` sorts
+    them by Id, and `after_id` keeps only those past it (a query going on where another stopped)."""
+    conditions = [c for c in (window.soql_condition(), _after(after_id)) if c]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    order = " ORDER BY Id" if in_id_order or after_id else ""
+    return f"SELECT {', '.join(fields)} FROM {spec.name}{where}{order}"
+
+
+def _after(record_id: str | None) -> str:
+    if record_id is None:
+        return ""
+    if not re.fullmatch(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?", record_id):  # an Id, nothing else
+        raise ValueError(f"not a Salesforce Id to query on from: {record_id!r}")
+    return f"Id > '{record_id}'"
 
 
 def build_count_soql(spec: ObjectSpec, window: Window, *, live_only: bool = False) -> str:

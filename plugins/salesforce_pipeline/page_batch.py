@@ -62,6 +62,7 @@ class BatchTotals:
     rows: int = 0
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    last_id: str | None = None  # the Id of the batch's last record, as Salesforce sent them
 
 
 def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
@@ -76,6 +77,7 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
         if not chunk.count:
             continue
         totals.records += chunk.count
+        totals.last_id = _last_id(chunk) or totals.last_id
         result = transform_columns(chunk, fmt.fields, fmt.kinds, key_prefix=fmt.key_prefix)
         del chunk
         totals.rejects.extend(result.rejects)
@@ -85,6 +87,11 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
             emit(copy_bytes(result.frame, fmt.data_columns, constants, fmt.encoding).getvalue())
         del result
     return totals
+
+
+def _last_id(chunk: ColumnChunk) -> str | None:
+    ids = chunk.columns.get("Id", ())
+    return next((value for value in reversed(ids) if isinstance(value, str)), None)
 
 
 def _chunks(fmt: PageFormat, batch: PageBatch) -> Iterator[ColumnChunk]:

@@ -117,10 +117,13 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: Pa
         encoding=target.encoding,
         chunk_size=job.settings.chunk_size,
     )
-    soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))
     _commit(conn, checkpoint, state, replace(state, attempts=state.attempts + 1))
-    bulk = checkpoint.method == "bulk2" and not state.plan.catches_up
-    batches = _bulk_pages(job, state, conn, soql) if bulk else _rest_pages(job, state, conn, soql)
+    if checkpoint.method == "bulk2" and not state.plan.catches_up:
+        # No ORDER BY: it would stop Salesforce from chunking the job by primary key.
+        soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))
+        batches = _bulk_pages(job, state, conn, soql)
+    else:
+        batches = _rest_pages(job, state, conn)
     for batch, resume_at in batches:
         if job.stop.is_set():
             raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
@@ -158,7 +161,13 @@ def _stage_batch(
     if totals.rejects:
         with conn.cursor() as cur:
             _stage_rejects(cur, checkpoint, state, totals.rejects, job.spec.key_prefix)
-    staged = replace(state, staged=state.staged + totals.rows, resume_at=resume_at, done=resume_at is None)
+    staged = replace(
+        state,
+        staged=state.staged + totals.rows,
+        resume_at=resume_at,
+        done=resume_at is None,
+        last_id=totals.last_id or state.last_id,
+    )
     _commit(conn, checkpoint, state, staged)
     job.totals.add(totals.records, len(totals.rejects), totals.duplicates, pages)
     job.progress.page(totals.records, pages=pages)
@@ -187,18 +196,19 @@ def _commit(conn: PgConnection, checkpoint: Checkpoint, state: SliceState, new: 
         checkpoint.save(cur, new)
     conn.commit()
     state.staged, state.done, state.resume_at = new.staged, new.done, new.resume_at
-    state.bulk_job_id, state.attempts = new.bulk_job_id, new.attempts
+    state.bulk_job_id, state.attempts, state.last_id = new.bulk_job_id, new.attempts, new.last_id
 
 
 def _rest_pages(
-    job: StagingJob, state: SliceState, conn: PgConnection, soql: str
+    job: StagingJob, state: SliceState, conn: PgConnection
 ) -> Iterator[tuple[PageBatch, str | None]]:
-    """The slice's REST pages in batches, from its stored cursor if Salesforce still has it."""
-    hook, settings = job.hook, job.settings
+    """The slice's REST pages in Id order, in batches: from its stored cursor if Salesforce still
+    has it, else from a new query past its last committed record."""
+    hook, settings, window = job.hook, job.settings, state.plan.window(job.window)
 
-    def pages(resume_url: str | None) -> Iterator[tuple[Any, str | None]]:
+    def pages(resume_url: str | None, after_id: str | None = None) -> Iterator[tuple[Any, str | None]]:
         return hook.query_pages_resumable(
-            soql,
+            extract.build_soql(job.spec, job.plan.fields, window, in_id_order=True, after_id=after_id),
             include_deleted=True,
             batch_size=settings.rest_batch_size,
             decoder=RawPageReader(),
@@ -210,16 +220,20 @@ def _rest_pages(
         try:
             first = next(source)
         except SalesforceTransientError as exc:
-            # Released (more than 10 cursors of the user) or idle for 15 minutes: start over.
+            # Released (more than 10 cursors of the user), idle for 15 minutes, or closed once its
+            # last page was sent: query on past the last record committed (the records are in Id
+            # order), or from the start when there is none.
             log.info(
-                "%s: slice %d: its query cursor is gone (%s); reading it from its start",
+                "%s: slice %d: its query cursor is gone (%s); %s",
                 job.spec.name,
                 state.plan.number,
                 exc,
+                f"querying on past Id {state.last_id}" if state.last_id else "reading it from its start",
             )
-            job.checkpoint.reset(conn, state)
-            conn.commit()
-            source = pages(None)
+            if state.last_id is None:
+                job.checkpoint.reset(conn, state)
+                conn.commit()
+            source = pages(None, after_id=state.last_id)
         else:
             source = _chain(first, source)
     # The next batch's pages download while this one is prepared and staged. A batch holds whole

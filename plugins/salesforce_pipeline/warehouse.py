@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 #: Written into the catalog (a comment on load_audit) by schema.sql; bump it with every change
 #: to schema.sql, so existing warehouses get the change on their next run.
-SCHEMA_VERSION = "salesforce_pipeline schema 6: a first load's slices staged into the successor"
+SCHEMA_VERSION = "salesforce_pipeline schema 7: a slice's last committed Id, to query on from it"
 # A DDL statement that cannot get its lock within lock_timeout is tried again this many times,
 # waiting a little longer each time, before the run gives up (and Airflow retries the task).
 DDL_ATTEMPTS = 5

@@ -326,3 +326,39 @@ def test_records_changed_while_the_load_runs_are_loaded_at_their_newest_version(
 
 def _stamp(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+
+
+def test_a_slice_whose_cursor_is_gone_queries_on_past_its_last_committed_record(
+    sf_emulator, warehouse, monkeypatch, caplog
+):
+    sf_emulator.set_latency(page_latency_ms=60)
+    process, _results = _start(_job(sf_emulator, warehouse, "backfill"))
+    half_read = "FROM salesforce.load_checkpoint_slice WHERE NOT done AND resume_at IS NOT NULL"
+    deadline = time.monotonic() + 120
+    try:
+        while _staged(warehouse)[0] == 0 or _query(warehouse, f"SELECT count(*) {half_read}") == [(0,)]:
+            assert process.is_alive(), "the load ended before a slice was half read"
+            assert time.monotonic() < deadline, "no slice was ever half read"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+    finally:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGKILL)
+    sf_emulator.set_latency(page_latency_ms=0)
+    sf_emulator.org.advance_clock(16 * 60)  # every cursor idle for 15 minutes: Salesforce drops them
+    ((half_read_slices,),) = _query(warehouse, f"SELECT count(*) {half_read}")
+    ((to_read,),) = _query(
+        warehouse, "SELECT sum(expected - staged) FROM salesforce.load_checkpoint_slice WHERE NOT done"
+    )
+    with caplog.at_level(logging.INFO, logger="salesforce_pipeline"):
+        retry = sync_in_this_process(_job(sf_emulator, warehouse, "backfill", try_number=2))
+    assert retry == "ok", retry
+    messages = [r.getMessage() for r in caplog.records]
+    went_on = [m for m in messages if "cursor is gone" in m and "querying on past Id" in m]
+    assert len(went_on) == half_read_slices >= 1, messages
+    assert not [m for m in messages if "reading it from its start" in m]
+    (read,) = [m for m in messages if "records read by this attempt" in m]
+    assert f"({to_read} records read by this attempt" in read, "nothing committed was read again"
+    assert _mismatches(sf_emulator, warehouse, monkeypatch) == []
+    assert _leftovers(warehouse) == []

@@ -583,4 +583,21 @@ MUTATIONS = (
         "        except errors.DivisionByZero:",
         (MERGE + "test_an_id_staged_twice_into_the_successor_is_kept_once_at_its_newest_version",),
     ),
+    Mutation(
+        "a slice whose cursor is gone queries on past its last committed record",
+        "plugins/salesforce_pipeline/slice_stage.py",
+        "            if state.last_id is None:\n",
+        "            if True:\n",
+        (LARGE + "test_a_slice_whose_cursor_is_gone_queries_on_past_its_last_committed_record",),
+    ),
+    Mutation(
+        "only an Id read back from the checkpoint reaches a query",
+        "plugins/salesforce_pipeline/extract.py",
+        '    if not re.fullmatch(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?", record_id):  # an Id, nothing else\n',
+        "    if False:\n",
+        (
+            "tests/plugins/salesforce_pipeline/test_extract.py::"
+            "test_a_slice_query_reads_in_id_order_and_goes_on_only_past_a_real_id",
+        ),
+    ),
 )

@@ -40,6 +40,20 @@ def test_window_soql_uses_unquoted_utc_literals_and_a_half_open_range():
     )
 
 
+def test_a_slice_query_reads_in_id_order_and_goes_on_only_past_a_real_id():
+    window = extract.Window(start=datetime(2026, 11, 27, tzinfo=UTC), end=None)
+    assert extract.build_soql(CONTACT, ["Id"], window, in_id_order=True) == (
+        "SELECT Id FROM Contact WHERE SystemModstamp >= 2026-11-27T00:00:00Z ORDER BY Id"
+    )
+    assert extract.build_soql(
+        CONTACT, ["Id"], extract.FULL_REFRESH_WINDOW, after_id="003000000000042AAA"
+    ) == ("SELECT Id FROM Contact WHERE Id > '003000000000042AAA' ORDER BY Id")
+    # The Id comes from the warehouse's checkpoint table: nothing but an Id reaches the query.
+    for not_an_id in ("003' OR Name != '", "003000000000042A", "ｘ" * 15):
+        with pytest.raises(ValueError, match="not a Salesforce Id"):
+            extract.build_soql(CONTACT, ["Id"], extract.FULL_REFRESH_WINDOW, after_id=not_an_id)
+
+
 def test_full_refresh_reads_all_history_without_bounds():
     assert extract.build_soql(CONTACT, ["Id"], extract.FULL_REFRESH_WINDOW) == "SELECT Id FROM Contact"
     assert (
