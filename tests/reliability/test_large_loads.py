@@ -131,6 +131,21 @@ def _start(job) -> tuple[multiprocessing.Process, multiprocessing.Queue]:
     return process, results
 
 
+def _kill_when(process: multiprocessing.Process, reached) -> None:
+    """SIGKILL the load's process as soon as `reached()` says so (within two minutes)."""
+    deadline = time.monotonic() + 120
+    try:
+        while not reached():
+            assert process.is_alive(), "the load ended before the kill point"
+            assert time.monotonic() < deadline, "the load never reached the kill point"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+        process.join(30)
+    finally:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGKILL)
+
+
 def _mismatches(sf_emulator, warehouse, monkeypatch) -> list[str]:
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_WAREHOUSE", warehouse)
     return Pipeline(sf_emulator, warehouse, monkeypatch).mismatches("Contact")
@@ -176,20 +191,12 @@ def test_a_load_killed_at_any_point_then_retried_ends_exact(
     org = sf_emulator.org
     overrides = {"bulk_page_size": 200} if method == "bulk2" else {}
     process, _results = _start(_job(sf_emulator, warehouse, "backfill", method=method, **overrides))
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            slices, done, staged = _staged(warehouse)
-            if slices and staged >= kill_at * CONTACTS and (kill_at < 1 or done == slices):
-                break
-            assert process.is_alive(), "the load ended before the kill point"
-            assert time.monotonic() < deadline, "the load never reached the kill point"
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(30)
-    finally:
-        if process.is_alive():
-            os.kill(process.pid, signal.SIGKILL)
+
+    def reached() -> bool:
+        slices, done, staged = _staged(warehouse)
+        return bool(slices) and staged >= kill_at * CONTACTS and (kill_at < 1 or done == slices)
+
+    _kill_when(process, reached)
     jobs_before = len(org.bulk_jobs.all())
     ((without_job,),) = _query(
         warehouse,
@@ -334,17 +341,10 @@ def test_a_slice_whose_cursor_is_gone_queries_on_past_its_last_committed_record(
     sf_emulator.set_latency(page_latency_ms=60)
     process, _results = _start(_job(sf_emulator, warehouse, "backfill"))
     half_read = "FROM salesforce.load_checkpoint_slice WHERE NOT done AND resume_at IS NOT NULL"
-    deadline = time.monotonic() + 120
-    try:
-        while _staged(warehouse)[0] == 0 or _query(warehouse, f"SELECT count(*) {half_read}") == [(0,)]:
-            assert process.is_alive(), "the load ended before a slice was half read"
-            assert time.monotonic() < deadline, "no slice was ever half read"
-            time.sleep(0.01)
-        os.kill(process.pid, signal.SIGKILL)
-        process.join(30)
-    finally:
-        if process.is_alive():
-            os.kill(process.pid, signal.SIGKILL)
+    _kill_when(
+        process,
+        lambda: _staged(warehouse)[0] > 0 and _query(warehouse, f"SELECT count(*) {half_read}") != [(0,)],
+    )
     sf_emulator.set_latency(page_latency_ms=0)
     sf_emulator.org.advance_clock(16 * 60)  # every cursor idle for 15 minutes: Salesforce drops them
     ((half_read_slices,),) = _query(warehouse, f"SELECT count(*) {half_read}")
