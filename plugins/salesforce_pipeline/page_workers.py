@@ -122,7 +122,7 @@ class PageWorkers:
                 self._started.append(worker)
             totals, payloads = worker.run(fmt, batch)
         finally:
-            if worker is not None and not worker.alive:
+            if isinstance(worker, _Worker) and not worker.alive:
                 worker.stop()
                 self._started.remove(worker)
                 worker = None  # replaced on next use
