@@ -68,6 +68,11 @@ class SalesforceTransientError(SalesforcePipelineError):
     retryable = True
 
 
+class SalesforceCursorGone(SalesforceTransientError):
+    """The query cursor is gone (released, expired, closed after its last page, or not a cursor
+    path at all): the query must be run again; fetching the cursor again cannot work."""
+
+
 class SalesforceApiError(SalesforcePipelineError):
     """Salesforce refused a request for a reason retrying cannot fix (e.g. 403, 404)."""
 

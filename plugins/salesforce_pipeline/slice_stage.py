@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from salesforce_pipeline import extract
 from salesforce_pipeline.checkpoint import Checkpoint, SliceState
 from salesforce_pipeline.conversions import valid_ids
-from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
+from salesforce_pipeline.errors import SalesforceCursorGone, SalesforcePipelineError
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.page_batch import (
     BULK_CSV,
@@ -219,7 +219,7 @@ def _rest_pages(
     if state.resume_at:
         try:
             first = next(source)
-        except SalesforceTransientError as exc:
+        except SalesforceCursorGone as exc:
             # Released (more than 10 cursors of the user), idle for 15 minutes, or closed once its
             # last page was sent: query on past the last record committed (the records are in Id
             # order), or from the start when there is none.

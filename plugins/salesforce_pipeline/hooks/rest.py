@@ -16,7 +16,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from salesforce_pipeline.domain import host_of
-from salesforce_pipeline.errors import SalesforceTransientError
+from salesforce_pipeline.errors import SalesforceCursorGone
 from salesforce_pipeline.hooks.transport import Retryable, SalesforceTransport
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class RestQueryMixin:
         if resume_url:
             if not _CURSOR_PATH.match(resume_url):
                 # Stored by an earlier attempt; as good as an expired cursor: the query starts over.
-                raise SalesforceTransientError(
+                raise SalesforceCursorGone(
                     f"the stored query cursor {resume_url[:80]!r} is not a Salesforce query cursor path"
                 )
             url = f"https://{client.sf_instance}{resume_url}"

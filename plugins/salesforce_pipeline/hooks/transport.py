@@ -31,6 +31,7 @@ from salesforce_pipeline.domain import host_of
 from salesforce_pipeline.errors import (
     SalesforceApiError,
     SalesforceConfigError,
+    SalesforceCursorGone,
     SalesforceDailyLimitExceeded,
     SalesforcePipelineError,
     SalesforceQueryError,
@@ -289,7 +290,7 @@ class SalesforceTransport(requests.Session):
         if status == 400 and code == "INVALID_QUERY_LOCATOR":
             # The cursor is gone (the user's 11th cursor released it, or it idled 15 minutes):
             # fetching it again cannot work, re-running the query can, so the task is retried.
-            return SalesforceTransientError(
+            return SalesforceCursorGone(
                 f"{what}: Salesforce released the query's cursor ({code}: {message}). This happens when "
                 "another client of the same user opens more than 10 query cursors at once, or a page "
                 "waits more than 15 minutes; the task is retried and runs the query again."
