@@ -600,4 +600,14 @@ MUTATIONS = (
             "test_a_slice_query_reads_in_id_order_and_goes_on_only_past_a_real_id",
         ),
     ),
+    Mutation(
+        "only a cursor that is gone sends a slice to a new query (a broken page still fails)",
+        "plugins/salesforce_pipeline/slice_stage.py",
+        "        except SalesforceCursorGone as exc:\n",
+        "        except SalesforcePipelineError as exc:\n",
+        (
+            FAULTS + "test_a_page_broken_on_every_try_fails_without_a_partial_chunk"
+            "[malformed JSON page (every try): fails, nothing loaded-rest-<lambda>]",
+        ),
+    ),
 )
