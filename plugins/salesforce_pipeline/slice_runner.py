@@ -45,7 +45,10 @@ def stage_all(job: StagingJob, conn: PgConnection, connect: Callable[[], PgConne
     """
     states = {s.plan.number: s for s in job.checkpoint.slices}
     first, last = reading_order([s.plan for s in job.checkpoint.slices])
-    batches = [[states[p.number] for p in batch if not states[p.number].done] for batch in (first, last)]
+    batches = [
+        largest_first([states[p.number] for p in batch if not states[p.number].done])
+        for batch in (first, last)
+    ]
     todo = sum(len(batch) for batch in batches)
     most = parallel_slices(job.checkpoint.method, job.settings.max_parallel_slices)
     parallel = min(most, max(len(batches[0]), 1)) if connect is not None else 1
@@ -59,6 +62,13 @@ def stage_all(job: StagingJob, conn: PgConnection, connect: Callable[[], PgConne
     finally:
         work.close()
     return todo
+
+
+def largest_first(states: list[SliceState]) -> list[SliceState]:
+    """The slices in the order the pool starts them: most records left to read first (in plan
+    order among equals). Started last, a large slice would be read alone at the end while the
+    other lanes sat idle: a Bulk load's 463k-record slice ran alone for 13 of its 23 s."""
+    return sorted(states, key=lambda state: max(state.plan.expected - state.staged, 0), reverse=True)
 
 
 def _in_threads(

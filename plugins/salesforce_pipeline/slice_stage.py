@@ -118,6 +118,15 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: Pa
         chunk_size=job.settings.chunk_size,
     )
     _commit(conn, checkpoint, state, replace(state, attempts=state.attempts + 1))
+    log.info(
+        "%s: slice %d: reading %s",
+        job.spec.name,
+        state.plan.number,
+        "the records changed since the slices were planned"
+        if state.plan.catches_up
+        else f"about {max(state.plan.expected - state.staged, 0)} records"
+        + (f" ({state.staged} staged already)" if state.staged else ""),
+    )
     if checkpoint.method == "bulk2" and not state.plan.catches_up:
         # No ORDER BY: it would stop Salesforce from chunking the job by primary key.
         soql = extract.build_soql(job.spec, job.plan.fields, state.plan.window(job.window))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -159,6 +160,22 @@ def test_parallel_and_sequential_loads_produce_identical_tables(sf_emulator, war
     assert _rows(warehouse, "salesforce") == _rows(warehouse, "one_at_a_time")
     assert _mismatches(sf_emulator, warehouse, monkeypatch) == []
     assert _leftovers(warehouse) == [], "the apply drops the checkpoint and every stage table"
+
+
+def test_the_slices_with_most_records_left_are_read_first(sf_emulator, warehouse, monkeypatch, caplog):
+    # One at a time, so that the order they start in is the order they are logged in.
+    with caplog.at_level(logging.INFO, logger="salesforce_pipeline.slice_stage"):
+        summary = _sync(sf_emulator, monkeypatch, warehouse, method="rest", connect=False)
+    started = [
+        (int(found[1]), int(found[2]))
+        for record in caplog.records
+        if (found := re.match(r"Contact: slice (\d+): reading about (\d+) records$", record.getMessage()))
+    ]
+    numbers, sizes = [number for number, _ in started], [size for _, size in started]
+    assert len(started) >= 4
+    assert numbers != sorted(numbers), "the plan's own order is not largest first already"
+    assert sizes == sorted(sizes, reverse=True)
+    assert summary.extracted == CONTACTS
 
 
 def test_a_slice_failing_mid_way_is_read_again_alone(sf_emulator, warehouse, monkeypatch, caplog):

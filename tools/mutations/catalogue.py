@@ -610,4 +610,21 @@ MUTATIONS = (
             "[malformed JSON page (every try): fails, nothing loaded-rest-<lambda>]",
         ),
     ),
+    Mutation(
+        "the slices with most records left are read first (none is left to run alone at the end)",
+        "plugins/salesforce_pipeline/slice_runner.py",
+        "    return sorted(states, key=lambda state: max(state.plan.expected - state.staged, 0), reverse=True)\n",
+        "    return list(states)\n",
+        (LARGE + "test_the_slices_with_most_records_left_are_read_first",),
+    ),
+    Mutation(
+        "a Bulk 2.0 slice may be a little over its share (a near-middle halving is not halved again)",
+        "plugins/salesforce_pipeline/slice_plan.py",
+        "    return max(slice_records, share + int(share * BULK_SHARE_SLACK))\n",
+        "    return max(slice_records, share)\n",
+        (
+            "tests/plugins/salesforce_pipeline/test_slice_plan.py::"
+            "test_a_bulk_load_whose_halving_lands_off_the_middle_is_still_two_slices",
+        ),
+    ),
 )

@@ -128,5 +128,14 @@ def test_a_bulk_load_is_cut_only_into_the_slices_read_at_once():
     assert parallel_slices("bulk2", 4) == 2
     assert parallel_slices("bulk2", 1) == 1
     assert records_per_slice("rest", 1_000_000, 50_000, 4) == 50_000
-    assert records_per_slice("bulk2", 1_000_000, 50_000, 4) == 500_000
+    assert records_per_slice("bulk2", 1_000_000, 50_000, 4) == 550_000, "its share, and a tenth more"
     assert records_per_slice("bulk2", 60_000, 50_000, 4) == 50_000
+
+
+def test_a_bulk_load_whose_halving_lands_off_the_middle_is_still_two_slices():
+    # 537 of 1,000 records in the first half of the time range: as 1,000,000 Contacts were.
+    stamps = [START + timedelta(seconds=n) for n in range(537)]
+    stamps += [START + timedelta(seconds=1_000 + n) for n in range(463)]
+    _ordered, slices, _calls = plan(stamps, slice_records=records_per_slice("bulk2", 1_000, 100, 4))
+    first, _last = reading_order(slices)
+    assert [s.expected for s in first] == [537, 463], "one slice for each of the two lanes"
