@@ -115,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for key in args.org:
         emulator.add_org(key, accounts=args.accounts, contacts=args.contacts, **options)
     emulator.start()
+    for org in emulator.orgs.values():
+        org.build_indexes()
     # This process exists to serve: move the generated data out of the garbage collector's
     # reach and make collections rarer, or full collections over millions of row tuples stall
     # every large query.

@@ -832,6 +832,14 @@ class Org:
         with self.lock:
             return {"soap": self._login_failures["soap"], "oauth": self._login_failures["oauth"]}
 
+    def build_indexes(self) -> None:
+        """Build every table's SystemModstamp index now. A Salesforce org's indexes exist before
+        its first query; built lazily, the first range query would pay for sorting the whole
+        table (about 0.9 s at 1,000,000 Contacts) inside the load that sent it."""
+        with self.lock:
+            for table in self._tables.values():
+                table.stamp_index()
+
     def reset_counters(self) -> None:
         """Zero endpoint and login counters and forget the request log (API usage is kept)."""
         with self.lock:

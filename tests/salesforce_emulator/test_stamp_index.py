@@ -135,6 +135,17 @@ def test_many_changes_drop_and_rebuild_the_index() -> None:
     assert len(indexed) == org.count("Contact", include_deleted=True)
 
 
+def test_an_orgs_indexes_can_be_built_before_its_first_query(monkeypatch) -> None:
+    org = Org(accounts=5, contacts=100, seed=9, now=NOW)
+    org.set_clock(NOW)
+    org.build_indexes()  # as the emulator's process does once its orgs are made
+    built = []
+    monkeypatch.setattr("salesforce_emulator.store.StampIndex", lambda *a: built.append(a) or StampIndex(*a))
+    indexed, scanned = both(org, f"SELECT COUNT() FROM Contact WHERE SystemModstamp > {stamp(60)}", False)
+    assert indexed == scanned
+    assert built == [], "the query found the index built"
+
+
 def test_count_and_boundaries() -> None:
     org = Org(accounts=5, contacts=40, seed=4, now=NOW, deleted_share=0)
     org.set_clock(NOW)
