@@ -241,7 +241,8 @@ def test_a_load_killed_at_any_point_then_retried_ends_exact(
 def test_a_concurrent_daily_run_waits_only_for_the_short_apply(sf_emulator, warehouse, monkeypatch):
     _sync(sf_emulator, monkeypatch, warehouse, run_id="first load")
     sf_emulator.set_latency(page_latency_ms=150)
-    backfill, results = _start(_job(sf_emulator, warehouse, "backfill"))
+    # One slice at a time: the backfill stages for seconds, well past the daily run's end.
+    backfill, results = _start(_job(sf_emulator, warehouse, "backfill", max_parallel_slices=1))
     try:
         deadline = time.monotonic() + 60
         while _staged(warehouse)[2] == 0:

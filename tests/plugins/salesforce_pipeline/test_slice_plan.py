@@ -84,6 +84,31 @@ def test_skewed_history_is_cut_where_the_records_are():
     assert len(calls) <= 100
 
 
+def test_evenly_spread_records_are_planned_in_one_round_of_counts():
+    stamps = [START + timedelta(seconds=3 * n) for n in range(2_000)]
+    ordered, count_between, _calls = org_with(stamps)
+    rounds = []
+
+    def asked_at_once(function, items):
+        items = list(items)
+        rounds.append(len(items))
+        return [function(item) for item in items]
+
+    slices = plan_slices(
+        len(ordered),
+        first_stamp=ordered[0],
+        last_stamp=ordered[-1],
+        count_between=count_between,
+        slice_records=100,
+        max_counts=80,
+        map_=asked_at_once,
+    )
+    assert rounds == [39], "40 spans of time, the last one's count what the others leave"
+    assert all(s.expected <= 100 for s in slices)
+    assert sum(s.expected for s in slices) == len(ordered)
+    assert len(slices) == 21, "twenty slices of 100 records, and the one catching up"
+
+
 def test_a_second_holding_more_than_a_slice_stays_one_slice():
     stamps = [START] * 300 + [START + timedelta(hours=1)] * 10
     ordered, slices, _calls = plan(stamps)
