@@ -3,8 +3,9 @@
 -- pg_get_constraintdef writes it, under the name <prefix>_c<oid>; any other index as
 -- pg_get_indexdef writes it, moved onto the successor, under the name <prefix>_i<oid>; then the
 -- target's storage options. table_swap gives each its original name back at the swap. (CHECK
--- and NOT NULL constraints came with CREATE TABLE ... LIKE, under their own names.) An index
--- built already (by a killed attempt's merge) is not built again.
+-- and NOT NULL constraints came with CREATE TABLE ... LIKE, under their own names.) Autovacuum,
+-- off while the slices filled it (create_successor.sql), is turned back on before the target's
+-- own options are set. An index built already (by a killed attempt's merge) is not built again.
 WITH t AS (SELECT c.* FROM pg_class c WHERE c.oid = to_regclass(%(table)s)),
 n AS (SELECT nspname FROM pg_namespace, t WHERE pg_namespace.oid = t.relnamespace),
 built AS (SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
@@ -26,7 +27,9 @@ FROM t CROSS JOIN n JOIN pg_index i ON i.indrelid = t.oid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = t.oid)
 UNION ALL
-SELECT 3, NULL,
+SELECT 3, NULL, format('ALTER TABLE %%s RESET (autovacuum_enabled, toast.autovacuum_enabled)', %(successor)s)
+UNION ALL
+SELECT 4, NULL,
        format('ALTER TABLE %%s SET (%%s)', %(successor)s,
               string_agg(format('%%s = %%L', split_part(o, '=', 1), substr(o, strpos(o, '=') + 1)), ', '))
 FROM t, unnest(t.reloptions) o

@@ -200,8 +200,10 @@ MUTATIONS = (
     Mutation(
         "staging table without the target's constraints",
         "include/sql/create_slice_stage.sql",
-        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} AS SELECT {columns} FROM {target} WITH NO DATA;",
-        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS);",
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} WITH (autovacuum_enabled = false)\n"
+        "    AS SELECT {columns} FROM {target} WITH NO DATA;",
+        "CREATE UNLOGGED TABLE IF NOT EXISTS {stage} (LIKE {target} INCLUDING DEFAULTS)\n"
+        "    WITH (autovacuum_enabled = false);",
         (SAFETY + "test_an_identity_column_a_user_added_does_not_break_loads",),
     ),
     Mutation(
@@ -626,5 +628,13 @@ MUTATIONS = (
             "tests/plugins/salesforce_pipeline/test_slice_plan.py::"
             "test_a_bulk_load_whose_halving_lands_off_the_middle_is_still_two_slices",
         ),
+    ),
+    Mutation(
+        "a successor filled without autovacuum gets it back before it can become the table",
+        "include/sql/successor_build_statements.sql",
+        "SELECT 3, NULL, format('ALTER TABLE %%s RESET (autovacuum_enabled, toast.autovacuum_enabled)', %(successor)s)\n"
+        "UNION ALL\n",
+        "",
+        (MERGE + "test_the_successor_is_not_vacuumed_while_it_fills_and_ends_with_the_tables_own_options",),
     ),
 )

@@ -79,3 +79,31 @@ def test_an_id_staged_twice_into_the_successor_is_kept_once_at_its_newest_versio
     assert names(conn, successor) == ["alone", "newer"]
     assert "held an Id twice" in caplog.text
     assert indexes(conn, successor) == indexes(conn, "account")
+
+
+def storage_options(conn, table: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s::regclass",
+            (f"salesforce.{table}",),
+        )
+        (options,) = cur.fetchone()
+    conn.commit()
+    return sorted(options)
+
+
+def test_the_successor_is_not_vacuumed_while_it_fills_and_ends_with_the_tables_own_options(conn):
+    with conn.cursor() as cur:
+        cur.execute("ALTER TABLE salesforce.account SET (fillfactor = 90)")  # an option of the user's
+    conn.commit()
+    saved = planned(conn)
+    successor = f"_merged_account_{saved.id}"
+    assert storage_options(conn, successor) == ["autovacuum_enabled=false"]
+    put(conn, successor, 1, "a row", -5)
+    put(conn, f"_stage_account_{saved.id}_3", 2, "read last", 2)
+    assert storage_options(conn, f"_stage_account_{saved.id}_3") == ["autovacuum_enabled=false"]
+
+    slice_merge.merge(saved)
+    assert storage_options(conn, successor) == ["fillfactor=90"], (
+        "vacuumed again once it may become the table"
+    )
