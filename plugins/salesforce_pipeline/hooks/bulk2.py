@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from salesforce_pipeline.bulk_csv import bulk_page_records
-from salesforce_pipeline.domain import host_of
 from salesforce_pipeline.errors import (
     BulkJobBudgetExhausted,
     BulkJobWaitExhausted,
@@ -22,7 +21,7 @@ from salesforce_pipeline.errors import (
     SalesforceBulkJobError,
     SalesforcePipelineError,
 )
-from salesforce_pipeline.hooks.rest import read_json
+from salesforce_pipeline.hooks.rest import read_json, whole_body
 from salesforce_pipeline.hooks.transport import Retryable
 
 if TYPE_CHECKING:
@@ -170,7 +169,7 @@ class Bulk2QueryMixin:
                 what=f"Bulk 2.0 job {job_id} results page {pages + 1}",
                 params=params,
                 headers={"Accept": "text/csv"},
-                stream=True,  # read by _read_csv_page in one piece, not joined from 10 kB pieces
+                stream=True,  # read by whole_body in one piece, not joined from 10 kB pieces
             )
             pages += 1
             finished = not locator or locator == "null"
@@ -319,30 +318,12 @@ class Bulk2QueryMixin:
             self.log.warning("Bulk 2.0 job %s aborted in Salesforce", job_id)
 
 
-def _whole_body(response: requests.Response) -> bytes:
-    """The body of a response requested with ``stream=True``, read in one piece.
-
-    ``response.content`` collects the body in 10 kB pieces and then joins them, so a results page
-    of tens of MB is held twice while it arrives. Reading the raw stream at once gets one buffer
-    of the announced Content-Length (a chunked body is still joined from its chunks); gzip is
-    decoded as requests would. A connection lost mid-body is a transient failure: fetched again.
-    """
-    import urllib3
-
-    try:
-        return response.raw.read(decode_content=True)
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise Retryable(
-            f"{type(exc).__name__} while reading a response from {host_of(response.url)}"
-        ) from exc
-
-
 def _read_csv_page(response: requests.Response) -> tuple[bytes, str | None]:
     """``(csv_bytes, next_locator)`` of a Bulk 2.0 results page, checked against its record count.
 
     Decoded as UTF-8 ourselves: requests would guess ISO-8859-1 for ``text/csv`` without a charset.
     """
-    content = _whole_body(response)
+    content = whole_body(response)
     expected = response.headers.get("Sforce-NumberOfRecords")
     try:
         records = bulk_page_records(content)
