@@ -76,8 +76,9 @@ def plan_slices(
     (``lower``/``upper`` None).
 
     Why the first round cuts many spans at once: halving from the whole range costs a round trip
-    per level, five or six at 1,000,000 records in slices of 50,000, each waiting on Salesforce to count
-    hundreds of thousands of records; the first round reads every record's stamp once, in parallel.
+    per level, five or six at 1,000,000 records in slices of 50,000, each waiting on Salesforce
+    to count hundreds of thousands of records; the first round counts every record once, in
+    parallel.
     """
     if total <= slice_records or first_stamp is None or last_stamp is None or max_counts < 1:
         return [SlicePlan(1, None, None, total)]
@@ -142,7 +143,7 @@ def plan_from_salesforce(
     hook: Any, spec: ObjectSpec, window: Window, total: int, slice_records: int
 ) -> list[SlicePlan]:
     """The window's slices, from Salesforce's answers: the first and last SystemModstamp in the
-    window (one query each) and a ``COUNT()`` per halving. Nothing is asked when ``total`` fits
+    window (one query each) and a ``COUNT()`` per span of time. Nothing is asked when ``total`` fits
     in one slice."""
     if total <= slice_records:
         return [SlicePlan(1, None, None, total)]
@@ -188,10 +189,10 @@ def parallel_slices(method: str, max_parallel_slices: int) -> int:
     return min(max_parallel_slices, BULK_PARALLEL_SLICES) if method == "bulk2" else max_parallel_slices
 
 
-#: How far over its share of the records a Bulk 2.0 slice may be. A halving lands near the middle
-#: of the records, not on it; a part just over its share would be halved again, and one lane would
-#: read two slices to the other's one. At 1,000,000 Contacts in two lanes the slices were 266,083,
-#: 271,159 and 462,758 records, and the last ran alone for 13 of the load's 23 s of staging.
+#: How far over its share of the records a Bulk 2.0 slice may be. The plan cuts whole spans of time,
+#: so a slice lands near its share, not on it; one just over it would be cut again, and one lane
+#: would read two slices to the other's one. At 1,000,000 Contacts in two lanes the slices were
+#: 266,083, 271,159 and 462,758 records, and the last ran alone for 13 of the load's 23 s of staging.
 BULK_SHARE_SLACK = 0.1
 
 
@@ -208,7 +209,7 @@ def records_per_slice(method: str, total: int, slice_records: int, max_parallel_
 #: COUNT() calls asked at once while planning (Salesforce allows 25 long-running requests per org).
 PLANNING_THREADS = 8
 
-#: COUNT() calls a plan may spend halving the window, whatever its size.
+#: COUNT() calls a plan may spend cutting the window, whatever its size.
 MAX_PLANNING_COUNTS = 200
 
 
