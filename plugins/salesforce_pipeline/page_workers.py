@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
-from salesforce_pipeline.page_batch import BatchTotals, PageBatch, PageFormat, prepare_batch
+from salesforce_pipeline.page_batch import BatchTotals, PageBatch, PageFormat, preload, prepare_batch
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +89,28 @@ def page_work(parallel: int, slices: int) -> PageWork:
 
 
 class PageWorkers:
-    """A pool of worker processes, started on first use; a slice thread holds one per batch.
-    With ``here``, the task process is one more place a batch can be prepared (one at a time)."""
+    """A pool of worker processes; a slice thread holds one per batch. With ``here``, the task
+    process is one more place a batch can be prepared (one at a time), and the first.
+
+    The workers start with the pool, so that their imports run while the slices download their
+    first pages; a worker that died is replaced on next use.
+    """
 
     def __init__(self, count: int, *, here: bool = False) -> None:
         self.workers = count
         self.here = here
         self._idle: queue.Queue[_Worker | str | None] = queue.Queue()
-        for _ in range(count):
-            self._idle.put(None)  # a worker not started yet
+        self._started: list[_Worker] = []
         if here:
             self._idle.put(_HERE)
-        self._started: list[_Worker] = []
+        try:
+            for _ in range(count):
+                worker = _Worker()
+                self._started.append(worker)
+                self._idle.put(worker)
+        except BaseException:
+            self.close()
+            raise
 
     def run(self, fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
         """Prepare `batch` in an idle worker (waiting for one), then call `emit` in this thread.
@@ -267,6 +277,7 @@ def main() -> None:
     would print there (a library's stray output) sent to stderr, which is the task's log."""
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    preload()
     serve(sys.stdin.buffer, replies)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -126,19 +127,8 @@ def sync_object(
         try_number=request.try_number,
     )
     summary = SyncSummary(sobject=spec.name, mode=mode, method="", window=window.describe())
-    run = _LoadRun(
-        request,
-        hook,
-        conn,
-        attempt,
-        summary,
-        window,
-        full_refresh,
-        extracted_at,
-        waits,
-        hook.api_calls,
-        connect,
-    )
+    run = _LoadRun(request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits,
+                   hook.api_calls, connect)  # fmt: skip
     try:
         # A frozen worker's earlier try of this task would hold the object's lock: end it first.
         attempt.end_earlier_tries()
@@ -271,8 +261,15 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
     missing, reconcile, delete the checkpoint, commit (unless a later try started)."""
     request, hook, spec, summary = run.request, run.hook, run.request.spec, run.summary
     merge_started = time.monotonic()
-    merged = slice_merge.merge(saved)
-    log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, time.monotonic() - merge_started)
+    # Salesforce's live count is asked before the lock (held for database work only), while the
+    # warehouse merges: the one waits on Salesforce, the other on Postgres.
+    live_soql = extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW, live_only=True)
+    with ThreadPoolExecutor(1, thread_name_prefix=f"{spec.name} live count") as asking:
+        live = asking.submit(hook.count, live_soql, include_deleted=False)
+        merged = slice_merge.merge(saved)
+        merge_seconds = time.monotonic() - merge_started
+        summary.live_salesforce = live.result()
+    log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, merge_seconds)
     loader = StagedLoad(
         run.conn,
         spec,
@@ -287,10 +284,6 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
     summary.deleted, _ids = loader.staged_counts()
     summary.rejected = saved.rejected_count()
     summary.extracted = sum(s.staged for s in saved.slices) + summary.rejected
-    # Salesforce's live count is asked before the lock: the lock is held for database work only.
-    summary.live_salesforce = hook.count(
-        extract.build_count_soql(spec, extract.FULL_REFRESH_WINDOW, live_only=True), include_deleted=False
-    )
     loader.begin()
     try:
         summary.upserted = loader.apply()

@@ -12,13 +12,14 @@ import multiprocessing
 import os
 import re
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
 import pytest
 
-from salesforce_pipeline import sync
+from salesforce_pipeline import slice_merge, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 from salesforce_pipeline.objects import CONTACT
 from salesforce_pipeline.settings import PipelineSettings
@@ -176,6 +177,29 @@ def test_the_slices_with_most_records_left_are_read_first(sf_emulator, warehouse
     assert numbers != sorted(numbers), "the plan's own order is not largest first already"
     assert sizes == sorted(sizes, reverse=True)
     assert summary.extracted == CONTACTS
+
+
+def test_salesforces_live_count_is_asked_while_the_slices_merge(sf_emulator, warehouse, monkeypatch):
+    # The merge (index builds, ANALYZE) waits on Postgres and the count on Salesforce: one need not
+    # wait for the other. The merge here waits until the live count is asked, for 10 s at most.
+    live_count_asked, merges = threading.Event(), []
+    real_count, real_merge = SalesforcePipelineHook.count, slice_merge.merge
+
+    def count(hook, soql, *, include_deleted=False):
+        if "IsDeleted = false" in soql:
+            live_count_asked.set()
+        return real_count(hook, soql, include_deleted=include_deleted)
+
+    def merge(saved):
+        merges.append(live_count_asked.wait(10))
+        return real_merge(saved)
+
+    monkeypatch.setattr(SalesforcePipelineHook, "count", count)
+    monkeypatch.setattr(slice_merge, "merge", merge)
+    summary = _sync(sf_emulator, monkeypatch, warehouse, method="rest")
+
+    assert merges == [True], "the live count was asked only after the merge"
+    assert summary.live_salesforce == summary.extracted - summary.deleted > 0
 
 
 def test_a_slice_failing_mid_way_is_read_again_alone(sf_emulator, warehouse, monkeypatch, caplog):

@@ -637,4 +637,40 @@ MUTATIONS = (
         "",
         (MERGE + "test_the_successor_is_not_vacuumed_while_it_fills_and_ends_with_the_tables_own_options",),
     ),
+    Mutation(
+        "page workers start with the pool, not at the first batch",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "                worker = _Worker()\n                self._started.append(worker)\n                self._idle.put(worker)\n",
+        "                self._idle.put(None)\n",
+        (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
+    ),
+    Mutation(
+        "a page worker imports what a batch needs as it starts",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "    preload()\n",
+        "",
+        (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
+    ),
+    Mutation(
+        "the task process takes the first batch while its worker starts",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "        if here:\n            self._idle.put(_HERE)\n        try:\n",
+        "        try:\n",
+        (PAGES + "test_the_task_process_and_the_only_worker_each_prepare_a_batch_at_once",),
+        more=(
+            (
+                "                self._idle.put(worker)\n",
+                "                self._idle.put(worker)\n            if here:\n                self._idle.put(_HERE)\n",
+            ),
+        ),
+    ),
+    Mutation(
+        "Salesforce's live count asked while the slices merge",
+        "plugins/salesforce_pipeline/sync.py",
+        "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n"
+        "        merged = slice_merge.merge(saved)\n",
+        "        merged = slice_merge.merge(saved)\n"
+        "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n",
+        (LARGE + "test_salesforces_live_count_is_asked_while_the_slices_merge",),
+    ),
 )

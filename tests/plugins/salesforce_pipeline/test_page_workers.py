@@ -261,7 +261,20 @@ def test_worker_processes_for_loads_of_several_slices_one_core_left_to_the_task(
         work.close()
 
 
-def test_while_the_only_worker_is_busy_the_task_process_prepares_the_next_batch(monkeypatch):
+def test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first():
+    pool = PageWorkers(1)
+    try:
+        (pid,) = worker_pids(pool)  # started before any batch was sent
+        maps = Path(f"/proc/{pid}/maps")
+        deadline = time.monotonic() + 30
+        while "numpy" not in maps.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "numpy" in maps.read_text(), "the worker imports pandas and numpy only at its first batch"
+    finally:
+        pool.close()
+
+
+def test_the_task_process_and_the_only_worker_each_prepare_a_batch_at_once(monkeypatch):
     here: list[str] = []
 
     def prepare_here(fmt, batch, emit):
@@ -276,20 +289,22 @@ def test_while_the_only_worker_is_busy_the_task_process_prepares_the_next_batch(
         results[name] = prepared(pool, make())[0]
 
     try:
-        first = threading.Thread(target=run, args=("in the worker", large_rest_batch), name="first")
+        # The first batch is prepared here, while the worker may still be starting.
+        first = threading.Thread(target=run, args=("here", large_rest_batch), name="first")
         first.start()
         deadline = time.monotonic() + 30
-        while not pool._started and time.monotonic() < deadline:  # the first batch has the worker
+        while not here and time.monotonic() < deadline:
             time.sleep(0.001)
-        second = threading.Thread(target=run, args=("here", rest_batch), name="second")
+        second = threading.Thread(target=run, args=("in the worker", rest_batch), name="second")
         second.start()
         first.join(60)
         second.join(60)
-        assert here == ["second"], "only the batch that found the worker busy was prepared here"
+        assert here == ["first"], "only the first batch was prepared here; the second found the worker idle"
         # The same rows, in smaller chunks here (half a chunk at a time: the task holds more).
-        assert b"".join(results["here"]) == b"".join(prepared(InlinePages(), rest_batch())[0])
-        assert len(results["here"]) > len(prepared(InlinePages(), rest_batch())[0])
-        assert results["in the worker"] == prepared(InlinePages(), large_rest_batch())[0]
+        large = prepared(InlinePages(), large_rest_batch())[0]
+        assert b"".join(results["here"]) == b"".join(large)
+        assert len(results["here"]) > len(large)
+        assert results["in the worker"] == prepared(InlinePages(), rest_batch())[0]
         prepared(pool, rest_batch())
         prepared(pool, rest_batch())  # both places are back in the pool
         assert len(worker_pids(pool)) == 1
