@@ -652,19 +652,6 @@ MUTATIONS = (
         (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
     ),
     Mutation(
-        "the task process takes the first batch while its worker starts",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "        if here:\n            self._idle.put(_HERE)\n        try:\n",
-        "        try:\n",
-        (PAGES + "test_the_task_process_and_the_only_worker_each_prepare_a_batch_at_once",),
-        more=(
-            (
-                "                self._idle.put(worker)\n",
-                "                self._idle.put(worker)\n            if here:\n                self._idle.put(_HERE)\n",
-            ),
-        ),
-    ),
-    Mutation(
         "Salesforce's live count asked while the slices merge",
         "plugins/salesforce_pipeline/sync.py",
         "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n"

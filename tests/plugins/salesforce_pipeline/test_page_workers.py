@@ -274,7 +274,7 @@ def test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_
         pool.close()
 
 
-def test_the_task_process_and_the_only_worker_each_prepare_a_batch_at_once(monkeypatch):
+def test_while_the_only_worker_is_busy_the_task_process_prepares_the_next_batch(monkeypatch):
     here: list[str] = []
 
     def prepare_here(fmt, batch, emit):
@@ -289,22 +289,20 @@ def test_the_task_process_and_the_only_worker_each_prepare_a_batch_at_once(monke
         results[name] = prepared(pool, make())[0]
 
     try:
-        # The first batch is prepared here, while the worker may still be starting.
-        first = threading.Thread(target=run, args=("here", large_rest_batch), name="first")
+        first = threading.Thread(target=run, args=("in the worker", large_rest_batch), name="first")
         first.start()
         deadline = time.monotonic() + 30
-        while not here and time.monotonic() < deadline:
-            time.sleep(0.001)
-        second = threading.Thread(target=run, args=("in the worker", rest_batch), name="second")
+        while pool._idle.queue[0] != page_workers._HERE and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the first batch has taken the worker
+        second = threading.Thread(target=run, args=("here", rest_batch), name="second")
         second.start()
         first.join(60)
         second.join(60)
-        assert here == ["first"], "only the first batch was prepared here; the second found the worker idle"
+        assert here == ["second"], "only the batch that found the worker busy was prepared here"
         # The same rows, in smaller chunks here (half a chunk at a time: the task holds more).
-        large = prepared(InlinePages(), large_rest_batch())[0]
-        assert b"".join(results["here"]) == b"".join(large)
-        assert len(results["here"]) > len(large)
-        assert results["in the worker"] == prepared(InlinePages(), rest_batch())[0]
+        assert b"".join(results["here"]) == b"".join(prepared(InlinePages(), rest_batch())[0])
+        assert len(results["here"]) > len(prepared(InlinePages(), rest_batch())[0])
+        assert results["in the worker"] == prepared(InlinePages(), large_rest_batch())[0]
         prepared(pool, rest_batch())
         prepared(pool, rest_batch())  # both places are back in the pool
         assert len(worker_pids(pool)) == 1
