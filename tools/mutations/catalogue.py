@@ -652,6 +652,13 @@ MUTATIONS = (
         (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
     ),
     Mutation(
+        "a Bulk 2.0 results page parsed half a chunk at a time in a page worker",
+        "plugins/salesforce_pipeline/page_workers.py",
+        "    if here or batch.kind == BULK_CSV:\n",
+        "    if here:\n",
+        (PAGES + "test_a_worker_parses_a_rest_batch_a_chunk_at_a_time_and_a_bulk_page_half_a_chunk",),
+    ),
+    Mutation(
         "Salesforce's live count asked while the slices merge",
         "plugins/salesforce_pipeline/sync.py",
         "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n"

@@ -99,11 +99,25 @@ def test_a_worker_process_prepares_exactly_what_the_slice_thread_would(make, wor
     inline_payloads, inline_totals = prepared(InlinePages(), make())
     worker_payloads, worker_totals = prepared(workers, make())
 
-    assert worker_payloads == inline_payloads
+    assert b"".join(worker_payloads) == b"".join(inline_payloads)
     assert len(inline_payloads) > 1  # chunk_size 3: the batch came back a chunk at a time
     assert worker_totals == inline_totals
     assert worker_pids(workers)
     assert worker_pids(workers)[0] != os.getpid()
+
+
+def test_a_worker_parses_a_rest_batch_a_chunk_at_a_time_and_a_bulk_page_half_a_chunk(workers):
+    # A Bulk 2.0 results page is many chunks, parsed while the task process holds the other
+    # slice's page: half a chunk at a time keeps the two under the memory target.
+    def in_chunks_of(size: int, batch: PageBatch) -> list[bytes]:
+        payloads: list[bytes] = []
+        prepare_batch(page_format(chunk_size=size), batch, payloads.append)
+        return payloads
+
+    assert prepared(workers, rest_batch())[0] == in_chunks_of(3, rest_batch())
+    assert (
+        prepared(workers, bulk_batch())[0] == in_chunks_of(1, bulk_batch()) != in_chunks_of(3, bulk_batch())
+    )
 
 
 def test_the_rest_batch_keeps_its_rejects_and_newest_duplicate():
@@ -177,7 +191,7 @@ def test_a_batch_stopped_while_its_reply_is_read_leaves_no_stale_reply_for_the_n
     payloads, totals = prepared(workers, bulk_batch())
 
     expected, expected_totals = prepared(InlinePages(), bulk_batch())
-    assert payloads == expected  # not the REST batch's leftover chunks
+    assert b"".join(payloads) == b"".join(expected)  # not the REST batch's leftover chunks
     assert totals == expected_totals
 
 
@@ -190,7 +204,7 @@ def test_a_copy_failing_mid_batch_leaves_the_worker_ready_for_the_next_batch(wor
     payloads, totals = prepared(workers, bulk_batch())
 
     expected, expected_totals = prepared(InlinePages(), bulk_batch())
-    assert payloads == expected
+    assert b"".join(payloads) == b"".join(expected)
     assert totals == expected_totals
 
 
