@@ -208,12 +208,16 @@ def test_a_copy_failing_mid_batch_leaves_the_worker_ready_for_the_next_batch(wor
     assert totals == expected_totals
 
 
-def test_a_worker_gets_none_of_the_tasks_secrets(workers, monkeypatch):
+def test_a_worker_gets_none_of_the_tasks_secrets(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", '{"extra": {"consumer_secret": "s3cr3t-value"}}')
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-value")
-    prepared(workers, rest_batch())
+    workers = PageWorkers(1)  # started here, with the task's environment as it is now
+    try:
+        prepared(workers, rest_batch())
+        environ = Path(f"/proc/{worker_pids(workers)[0]}/environ").read_bytes()
+    finally:
+        workers.close()
 
-    environ = Path(f"/proc/{worker_pids(workers)[0]}/environ").read_bytes()
     assert b"s3cr3t-value" not in environ
     assert b"AIRFLOW_CONN_" not in environ
     assert str(PLUGINS).encode() in environ  # what it does need: the plugins on its path
