@@ -230,7 +230,8 @@ def worker_load(cfg: dict[str, Any]) -> dict[str, Any]:
             "records": summary.extracted, "seconds": summary.seconds, "method": summary.method,
             "api_calls": summary.api_calls, "logins": hook.logins, "org_calls": calls_after - calls,
             "pages": pages_after - pages, "slices": summary.slices, "slices_resumed": summary.slices_resumed,
-            "lock_seconds": summary.lock_seconds,
+            "lock_seconds": summary.lock_seconds, "staging_seconds": summary.staging_seconds,
+            "merge_seconds": summary.merge_seconds,
         }  # fmt: skip
     seconds = time.perf_counter() - started
     measured = meter.stop()
@@ -437,8 +438,14 @@ def _notes(r: dict[str, Any]) -> str:
     parts = []
     for sobject, o in r["objects"].items():
         resumed = f", {o['slices_resumed']} resumed" if o["slices_resumed"] else ""
+        # Where the time went: staging (reading and COPY), the merge (index builds, ANALYZE), the lock.
+        spent = (
+            f"staging {o['staging_seconds']:.1f} s, merge {o['merge_seconds']:.1f} s, "
+            if "merge_seconds" in o
+            else ""
+        )
         parts.append(
-            f"{sobject}: {o['method']}, {o['slices']} slices{resumed}, lock {o['lock_seconds']:.2f} s of "
+            f"{sobject}: {o['method']}, {o['slices']} slices{resumed}, {spent}lock {o['lock_seconds']:.2f} s of "
             f"{o['seconds']:.1f} s"
         )
     if r["children"]:

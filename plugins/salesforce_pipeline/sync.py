@@ -243,11 +243,12 @@ def _load(run: _LoadRun) -> None:
     )
     staging_started = time.monotonic()
     staged = stage_all(job, run.conn, run.connect)
+    summary.staging_seconds = time.monotonic() - staging_started
     log.info(
         "%s: staged %d slice(s) in %.1f s (%d records read by this attempt, %d pages)",
         spec.name,
         staged,
-        time.monotonic() - staging_started,
+        summary.staging_seconds,
         job.totals.records,
         job.totals.pages,
     )
@@ -267,9 +268,9 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
     with ThreadPoolExecutor(1, thread_name_prefix=f"{spec.name} live count") as asking:
         live = asking.submit(hook.count, live_soql, include_deleted=False)
         merged = slice_merge.merge(saved)
-        merge_seconds = time.monotonic() - merge_started
+        summary.merge_seconds = time.monotonic() - merge_started
         summary.live_salesforce = live.result()
-    log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, merge_seconds)
+    log.info("%s: the slices merged in %.1f s (no lock held)", spec.name, summary.merge_seconds)
     loader = StagedLoad(
         run.conn,
         spec,

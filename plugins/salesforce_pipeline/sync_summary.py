@@ -37,6 +37,8 @@ class SyncSummary:
     live_warehouse: int | None = None
     slices: int = 0  # slices the window was cut into (1: read in one query)
     slices_resumed: int = 0  # slices an earlier attempt of this run had staged already
+    staging_seconds: float = 0.0  # reading Salesforce and staging its pages (no lock)
+    merge_seconds: float = 0.0  # making the staged slices the one table the apply reads (no lock)
     lock_seconds: float = 0.0  # how long the object's lock was held (the apply)
     seconds: float = 0.0
 
@@ -54,7 +56,8 @@ class SyncSummary:
             f"extracted={self.extracted} upserted={self.upserted} deleted={self.deleted} "
             f"rejected={self.rejected} salesforce_count={self.salesforce_count} "
             f"count_difference={self.count_difference} live_difference={self.live_difference} "
-            f"slices={self.slices} resumed={self.slices_resumed} lock={self.lock_seconds:.1f}s "
+            f"slices={self.slices} resumed={self.slices_resumed} staging={self.staging_seconds:.1f}s "
+            f"merge={self.merge_seconds:.1f}s lock={self.lock_seconds:.1f}s "
             f"api_calls={self.api_calls} "
             f"api_usage={self.api_usage or 'unknown'} duration={self.seconds:.1f}s"
         )

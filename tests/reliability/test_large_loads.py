@@ -202,6 +202,31 @@ def test_salesforces_live_count_is_asked_while_the_slices_merge(sf_emulator, war
     assert summary.live_salesforce == summary.extracted - summary.deleted > 0
 
 
+def test_the_summary_says_how_long_the_load_staged_merged_and_held_the_lock(
+    sf_emulator, warehouse, monkeypatch
+):
+    # A slow load is slow somewhere: reading Salesforce (staging), the warehouse's merge, or the
+    # apply under the lock. The merge here takes 0.5 s longer than it would.
+    real_merge = slice_merge.merge
+
+    def slow_merge(saved):
+        time.sleep(0.5)
+        return real_merge(saved)
+
+    monkeypatch.setattr(slice_merge, "merge", slow_merge)
+    summary = _sync(sf_emulator, monkeypatch, warehouse, method="rest")
+
+    assert summary.slices >= 4
+    assert 0.5 <= summary.merge_seconds < summary.seconds
+    assert 0 < summary.staging_seconds < summary.seconds - summary.merge_seconds
+    assert summary.lock_seconds > 0
+    assert summary.staging_seconds + summary.merge_seconds + summary.lock_seconds <= summary.seconds
+    assert (
+        f"staging={summary.staging_seconds:.1f}s merge={summary.merge_seconds:.1f}s "
+        f"lock={summary.lock_seconds:.1f}s" in summary.line()
+    )
+
+
 def test_a_slice_failing_mid_way_is_read_again_alone(sf_emulator, warehouse, monkeypatch, caplog):
     baseline = _sync(sf_emulator, monkeypatch, warehouse, schema="baseline")
     org = sf_emulator.org
