@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from psycopg2.extensions import connection as PgConnection
 
     from salesforce_pipeline.extract import FieldPlan
+    from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
     from salesforce_pipeline.objects import ObjectSpec
     from salesforce_pipeline.settings import PipelineSettings
 
@@ -182,6 +183,47 @@ def _widen(conn: PgConnection, schema: str, table: str, columns: Mapping[str, st
         log.warning(
             "%s.%s: column %s widened to %s (its Salesforce field changed type)", schema, table, column, wider
         )
+
+
+def settle(
+    drift: Drift,
+    hook: SalesforcePipelineHook,
+    conn: PgConnection,
+    settings: PipelineSettings,
+    spec: ObjectSpec,
+    kinds: Mapping[str, str],
+    *,
+    full_refresh: bool,
+    dag_run_id: str,
+    waits: Waits,
+) -> int:
+    """Once the run's load is committed: fill the columns of fields that appeared, for every
+    existing row, then record the changes; returns the rows filled.
+
+    A full refresh read every field of every record already. A failure here leaves the committed
+    load as it is and the catalog unchanged, so the next run fills the columns again.
+    """
+    from salesforce_pipeline import column_refresh
+
+    filled = 0
+    if drift.to_fill and not full_refresh:
+        fields = [f.field for f in drift.to_fill]
+        log.info("%s: filling new field(s) %s for every existing row", spec.name, ", ".join(fields))
+        result = column_refresh.refresh_columns(
+            hook, conn, settings, spec, fields, kinds, live_only=False, waits=waits
+        )
+        filled = result.updated
+        log.info(
+            "%s: new field(s) %s read for %d records (%s, %d API calls); %d rows filled",
+            spec.name,
+            ", ".join(fields),
+            result.read,
+            result.method,
+            result.api_calls,
+            result.updated,
+        )
+    record(conn, settings, spec, drift, dag_run_id, first_load=full_refresh)
+    return filled
 
 
 def record(

@@ -21,7 +21,6 @@ from salesforce_pipeline import (
     audit,
     budget,
     checkpoint,
-    column_refresh,
     extract,
     load,
     reconcile,
@@ -127,8 +126,19 @@ def sync_object(
         try_number=request.try_number,
     )
     summary = SyncSummary(sobject=spec.name, mode=mode, method="", window=window.describe())
-    run = _LoadRun(request, hook, conn, attempt, summary, window, full_refresh, extracted_at, waits,
-                   hook.api_calls, connect)  # fmt: skip
+    run = _LoadRun(
+        request,
+        hook,
+        conn,
+        attempt,
+        summary,
+        window,
+        full_refresh,
+        extracted_at,
+        waits,
+        hook.api_calls,
+        connect,
+    )
     try:
         # A frozen worker's earlier try of this task would hold the object's lock: end it first.
         attempt.end_earlier_tries()
@@ -254,7 +264,18 @@ def _load(run: _LoadRun) -> None:
     )
     summary.duplicates = job.totals.duplicates
     _apply(run, saved, plan)
-    _settle_schema(run, plan)
+    if run.drift is not None:
+        summary.backfilled = schema_drift.settle(
+            run.drift,
+            hook,
+            run.conn,
+            settings,
+            spec,
+            plan.kinds,
+            full_refresh=run.full_refresh,
+            dag_run_id=request.dag_run_id,
+            waits=run.waits,
+        )
 
 
 def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan) -> None:
@@ -308,35 +329,6 @@ def _apply(run: _LoadRun, saved: checkpoint.Checkpoint, plan: extract.FieldPlan)
     log.info(
         "%s: the object's lock was held %.2f s for the apply (%s)", spec.name, loader.lock_seconds, steps
     )
-
-
-def _settle_schema(run: _LoadRun, plan: extract.FieldPlan) -> None:
-    """Fill the columns of fields that appeared, for every existing row, then record the changes.
-
-    A full refresh read every field of every record already. A failure here leaves the committed
-    load as it is and the catalog unchanged, so the next run fills the columns again.
-    """
-    drift, request = run.drift, run.request
-    if drift is None:
-        return
-    spec, settings = request.spec, request.settings
-    if drift.to_fill and not run.full_refresh:
-        fields = [f.field for f in drift.to_fill]
-        log.info("%s: filling new field(s) %s for every existing row", spec.name, ", ".join(fields))
-        result = column_refresh.refresh_columns(
-            run.hook, run.conn, settings, spec, fields, plan.kinds, live_only=False, waits=run.waits
-        )
-        run.summary.backfilled = result.updated
-        log.info(
-            "%s: new field(s) %s read for %d records (%s, %d API calls); %d rows filled",
-            spec.name,
-            ", ".join(fields),
-            result.read,
-            result.method,
-            result.api_calls,
-            result.updated,
-        )
-    schema_drift.record(run.conn, settings, spec, drift, request.dag_run_id, first_load=run.full_refresh)
 
 
 def _plan(run: _LoadRun) -> extract.FieldPlan:

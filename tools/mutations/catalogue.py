@@ -79,8 +79,8 @@ MUTATIONS = (
     # ---- schema drift and calculated fields
     Mutation(
         "a new field's column filled for the existing rows",
-        "plugins/salesforce_pipeline/sync.py",
-        "    if drift.to_fill and not run.full_refresh:",
+        "plugins/salesforce_pipeline/schema_drift.py",
+        "    if drift.to_fill and not full_refresh:",
         "    if False:",
         (DRIFT + "test_a_field_added_in_salesforce_is_added_and_filled_for_every_existing_row",),
     ),
