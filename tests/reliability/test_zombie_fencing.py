@@ -65,13 +65,19 @@ def _job(sf_emulator, warehouse, try_number: int) -> dict:
 
 def _slice_mid_transaction(url: str) -> bool:
     """Whether a slice of the load has a staging transaction open (holding the checkpoint FOR
-    SHARE, which a later try's claim must wait for) at this moment."""
+    SHARE, which a later try's claim must wait for) at this moment.
+
+    A staging transaction starts with the fence (`checkpoint_fence.sql`, `... FOR SHARE`), then
+    COPYs and saves the slice's progress, so its session's last statement is one of those. A slice
+    connection is also briefly idle in the transaction that names it (`set_application_name.sql`)
+    before it commits: frozen there, it holds no lock, and the test would prove nothing."""
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'salesforce_to_postgres slices%%' "
-                "AND state = 'idle in transaction'"
+                "AND state = 'idle in transaction' "
+                "AND (query LIKE '%%FOR SHARE%%' OR query LIKE 'COPY %%' OR query LIKE '%%load_checkpoint_slice%%')"
             )
             return cur.fetchone()[0] > 0
     finally:
