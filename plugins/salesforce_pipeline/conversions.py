@@ -206,6 +206,8 @@ def _datetimes(values: Sequence[Any], api_name: str, key_prefix: str | None) -> 
 
     series = pd.Series(values, dtype=object)
     parsed = pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce").astype("datetime64[us, UTC]")
+    # pandas reads "-2" as the year -2, which no timestamptz holds: it would fail the whole COPY.
+    parsed = parsed.mask(parsed.dt.year < 1)
     problems = {
         int(position): f"{api_name}: {values[position]!r} is not a datetime"
         for position in series.index[series.notna() & parsed.isna()]

@@ -269,6 +269,14 @@ def test_datetime_columns_are_utc_timestamps_with_nat_for_null():
     assert str(result.frame["system_modstamp"].dtype) == "datetime64[us, UTC]"
 
 
+def test_a_datetime_before_the_year_1_is_rejected_not_left_to_fail_the_copy():
+    from salesforce_pipeline.conversions import convert_column
+
+    converted, problems = convert_column(["-2", "2026-12-05T10:00:00.000+0000", None], "datetime", "F", None)
+    assert converted.isna().tolist() == [True, False, True]
+    assert problems == {0: "F: '-2' is not a datetime"}
+
+
 def test_emails_lose_nul_and_padding_and_text_keeps_padding():
     result = transform(
         [record(1, Email=" A\x00B@X.EXAMPLE ", Name="  padded  ")], FIELDS, KINDS, key_prefix="001"
