@@ -10,13 +10,12 @@ taking turns on the GIL.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from salesforce_pipeline.column_chunk import ChunkBuffer, ColumnChunk
+from salesforce_pipeline.column_chunk import ColumnChunk
 from salesforce_pipeline.transform import Reject, transform_columns
 
 #: REST pages a slice downloads ahead while its current batch is prepared (the batch's own pages
@@ -69,6 +68,10 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
     """Decode, transform and serialise `batch`, a chunk of at most ``fmt.chunk_size`` records at a
     time, calling `emit` with each chunk's COPY payload as soon as it is ready (memory holds one
     chunk, not the batch). Raises ValueError for a page that is not what its kind says."""
+    if batch.kind == REST_JSON:  # in polars, without the GIL (frame_prepare)
+        from salesforce_pipeline import frame_prepare
+
+        return frame_prepare.prepare_batch(fmt, batch, emit)
     from salesforce_pipeline.copy_format import copy_bytes
 
     totals = BatchTotals()
@@ -107,29 +110,12 @@ def _last_id(chunk: ColumnChunk) -> str | None:
 
 
 def _chunks(fmt: PageFormat, batch: PageBatch) -> Iterator[ColumnChunk]:
-    if batch.kind == BULK_CSV:
-        from salesforce_pipeline.bulk_csv import bulk_page_chunks
-
-        while batch.bodies:  # each page goes once the parser has it
-            yield from bulk_page_chunks(batch.bodies.pop(0), fmt.fields, fmt.chunk_size)
-        return
-    if batch.kind != REST_JSON:
+    if batch.kind != BULK_CSV:
         raise ValueError(f"unknown kind of page batch: {batch.kind!r}")
-    decode = _rest_decoder(fmt.fields)
-    buffer = ChunkBuffer(fmt.fields, fmt.chunk_size)
-    bodies = batch.bodies
-    while bodies:
-        page, _done, _next = decode(bodies.pop(0))  # each body goes once it is decoded
-        yield from buffer.add(page)
-        del page
-    yield from buffer.flush()
+    from salesforce_pipeline.bulk_csv import bulk_page_chunks
 
-
-@functools.lru_cache(maxsize=8)
-def _rest_decoder(fields: tuple[str, ...]) -> Any:
-    from salesforce_pipeline.rest_columns import RestColumnDecoder
-
-    return RestColumnDecoder(fields)
+    while batch.bodies:  # each page goes once the parser has it
+        yield from bulk_page_chunks(batch.bodies.pop(0), fmt.fields, fmt.chunk_size)
 
 
 class RawPage:

@@ -77,7 +77,7 @@ class InlinePages:
         """Nothing to stop."""
 
 
-def page_work(parallel: int, slices: int) -> PageWork:
+def page_work(parallel: int, slices: int, method: str) -> PageWork:
     """Worker processes for a load of `slices` slices read `parallel` at a time: one per core the
     process may use but one, at most one per parallel slice; none for a single slice or a single
     core, where a process would only add its start-up and copying.
@@ -88,9 +88,12 @@ def page_work(parallel: int, slices: int) -> PageWork:
     one at a time, whenever the worker is busy: on 2 cores, 1,000,000 Contacts staged in 9.9 s
     instead of 12.1 s, for about 30 MB more; a second worker process cost about 100 MB
     (docs/large-loads.md).
+
+    REST pages are prepared in polars (`frame_prepare`), which releases the GIL: the slice threads
+    prepare their own batches at once, and no worker process is started.
     """
     count = min(parallel, len(os.sched_getaffinity(0)) - 1)
-    if slices < 2 or count < 1:
+    if method == "rest" or slices < 2 or count < 1:
         return InlinePages()
     return PageWorkers(count, here=count == 1)
 

@@ -52,7 +52,7 @@ def stage_all(job: StagingJob, conn: PgConnection, connect: Callable[[], PgConne
     todo = sum(len(batch) for batch in batches)
     most = parallel_slices(job.checkpoint.method, job.settings.max_parallel_slices)
     parallel = min(most, max(len(batches[0]), 1)) if connect is not None else 1
-    work = page_work(parallel, todo)
+    work = page_work(parallel, todo, job.checkpoint.method)
     try:
         if connect is None or parallel == 1:
             for state in (s for batch in batches for s in batch):

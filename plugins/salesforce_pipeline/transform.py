@@ -109,7 +109,7 @@ def transform_columns(
     raw_columns = {api_name: chunk.columns.get(api_name, missing_column) for api_name in fields}
     converted, problems_by_row = _convert(raw_columns, kinds, key_prefix)
     rejects = [
-        _reject(raw_columns, position, reasons) for position, reasons in sorted(problems_by_row.items())
+        reject(raw_columns, position, reasons) for position, reasons in sorted(problems_by_row.items())
     ]
     frame = _frame(converted, chunk.count, problems_by_row.keys())
     latest = _latest_per_id(frame)
@@ -138,7 +138,8 @@ def _convert(
     return converted, problems_by_row
 
 
-def _reject(raw_columns: dict[str, Sequence[Any]], position: int, reasons: list[str]) -> Reject:
+def reject(raw_columns: Mapping[str, Sequence[Any]], position: int, reasons: list[str]) -> Reject:
+    """The record at `position` of `raw_columns` (its values as sent), rejected for `reasons`."""
     record = {api_name: values[position] for api_name, values in raw_columns.items()}
     record_id = record.get("Id")
     return Reject(

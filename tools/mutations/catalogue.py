@@ -34,6 +34,8 @@ LARGE = "tests/reliability/test_large_loads.py::"
 PAGES = "tests/plugins/salesforce_pipeline/test_page_workers.py::"
 SWAP = "tests/plugins/salesforce_pipeline/test_table_swap.py::"
 MERGE = "tests/plugins/salesforce_pipeline/test_slice_merge.py::"
+FRAME_RULES = "tests/plugins/salesforce_pipeline/test_frame_rules.py::"
+FRAME_PREPARE = "tests/plugins/salesforce_pipeline/test_frame_prepare.py::"
 MUTATIONS = (
     # ---- what keeps the warehouse right: guards, lookback, verification, rollback
     Mutation(
@@ -666,5 +668,60 @@ MUTATIONS = (
         "        merged = slice_merge.merge(saved)\n"
         "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n",
         (LARGE + "test_salesforces_live_count_is_asked_while_the_slices_merge",),
+    ),
+    Mutation(
+        "REST pages prepared in the slice threads, with no worker process",
+        "plugins/salesforce_pipeline/page_workers.py",
+        '    if method == "rest" or slices < 2 or count < 1:\n',
+        "    if slices < 2 or count < 1:\n",
+        (PAGES + "test_a_rest_load_prepares_its_pages_in_the_slice_threads_without_a_worker_process",),
+    ),
+    Mutation(
+        "a REST date of the year 0 goes to the rule, which refuses it",
+        "plugins/salesforce_pipeline/frame_rules.py",
+        '        form = column.str.contains(_CANONICAL_DATE) & ~column.str.starts_with("0000")\n',
+        "        form = column.str.contains(_CANONICAL_DATE)\n",
+        (FRAME_RULES + "test_each_kind_converts_and_rejects_as_the_current_rules_do",),
+    ),
+    Mutation(
+        "an e-mail padded with what Python strips and Unicode does not goes to the rule",
+        "plugins/salesforce_pipeline/frame_rules.py",
+        '_PLAIN_ASCII = r"^[\\x00-\\x1b\\x20-\\x7f]*$"\n',
+        '_PLAIN_ASCII = r"^[\\x00-\\x7f]*$"\n',
+        (FRAME_RULES + "test_each_kind_converts_and_rejects_as_the_current_rules_do",),
+    ),
+    Mutation(
+        "a REST page with a structured value where a scalar belongs is read value by value",
+        "plugins/salesforce_pipeline/batch_frame.py",
+        "    except pl.exceptions.ComputeError:\n",
+        "    except ():\n",
+        (FRAME_PREPARE + "test_a_structured_value_where_text_belongs_rejects_its_record_as_before",),
+    ),
+    Mutation(
+        "a rejected REST record keeps its values as sent",
+        "plugins/salesforce_pipeline/frame_prepare.py",
+        "            records = RestColumnDecoder(fmt.fields)(body)[0].columns\n",
+        "            records = raw.to_dict(as_series=False)\n",
+        (FRAME_PREPARE + "test_a_batch_with_a_reject_a_duplicate_and_relationships_gives_the_same_payload",),
+    ),
+    Mutation(
+        "no COPY payload of REST pages holds more than chunk_size rows",
+        "plugins/salesforce_pipeline/frame_prepare.py",
+        "    for start in range(0, totals.rows, max(fmt.chunk_size, 1)):\n",
+        "    for start in range(0, totals.rows, max(totals.rows, 1)):\n",
+        (
+            "tests/plugins/salesforce_pipeline/test_performance_paths.py::"
+            "test_rest_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks",
+        ),
+        more=(("frame.slice(start, fmt.chunk_size)", "frame.slice(start)"),),
+    ),
+    Mutation(
+        "polars loaded with one allocator arena",
+        "plugins/salesforce_pipeline/frames.py",
+        'os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")\n',
+        "",
+        (
+            "tests/plugins/salesforce_pipeline/test_frames.py::test_the_allocator_setting_is_made_before_polars_loads_unless_given",
+        ),
     ),
 )

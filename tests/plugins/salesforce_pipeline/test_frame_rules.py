@@ -1,33 +1,92 @@
-"""frame_rules (polars, text columns) against conversions (the rules as they are): same values out,
-same reasons, for every kind, on values as Bulk API 2.0 sends them (text) and as REST's numbers
-and booleans read as text. WORK IN PROGRESS on branch polars-prepare: while both exist, the
-current rules are the oracle."""
+"""frame_rules (polars expressions over text columns, REST pages) against conversions (the rules,
+which Bulk pages and the sweep take over Python values): the same values out and the same reasons,
+for every kind, on chosen and on random values."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import polars as pl
 import pytest
 
-pl = pytest.importorskip("polars")
-
-from salesforce_pipeline import conversions, frame_rules  # noqa: E402
+from salesforce_pipeline import conversions, frame_rules
 
 VALID_ID = "003Dn0000000002IAA"
 
 CASES = {
-    "id": [VALID_ID, VALID_ID.lower()[:15] + "IAA", "003Dn0000000002IAB", "short", "", None, "003Dn000000000éIAA"],
+    "id": [
+        VALID_ID,
+        VALID_ID.lower()[:15] + "IAA",
+        "003Dn0000000002IAB",
+        "short",
+        "",
+        None,
+        "003Dn000000000éIAA",
+    ],
     "text": ["plain", "", "  padded  ", "nul\x00inside", "tab\tand\nline", None, "émoji 🙂"],
-    "email": ["A@B.COM", "  a@b.com ", "a@b.com", "", None, "x\x00y@z.org", "\u00a0nbsp@x.org\u2003", "\x1fsep@x.org\x1c", "ΣΑΣ@X.ORG", "İx@y.z"],
-    "numeric": ["59926000", "59926000.0", "1.10", "-0", "-0.0", "0", "007", "+5", ".5", "1E+20", "1e-3", " 12 ",
-                "abc", "NaN", "Infinity", "", None, "99999999999999999999", "-12.3400"],  # fmt: skip
-    "integer": ["0", "-7", "42", "007", "+3", "3.0", "3.5", "1e3", "9223372036854775807", "9223372036854775808",
-                "-9223372036854775808", "123456789012345678", "x", "", None],  # fmt: skip
+    "email": [
+        "A@B.COM",
+        "  a@b.com ",
+        "a@b.com",
+        "",
+        None,
+        "x\x00y@z.org",
+        "\u00a0nbsp@x.org\u2003",
+        "\x1fsep@x.org\x1c",
+        "ΣΑΣ@X.ORG",
+        "İx@y.z",
+    ],
+    "numeric": [
+        "59926000",
+        "59926000.0",
+        "1.10",
+        "-0",
+        "-0.0",
+        "0",
+        "007",
+        "+5",
+        ".5",
+        "1E+20",
+        "1e-3",
+        " 12 ",
+        "abc",
+        "NaN",
+        "Infinity",
+        "",
+        None,
+        "99999999999999999999",
+        "-12.3400",
+    ],
+    "integer": [
+        "0",
+        "-7",
+        "42",
+        "007",
+        "+3",
+        "3.0",
+        "3.5",
+        "1e3",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "123456789012345678",
+        "x",
+        "",
+        None,
+    ],
     "boolean": ["true", "false", "TRUE", "False", "yes", "1", "", None],
     "date": ["2026-12-05", "2026-02-30", "0000-01-01", "2026-1-5", "20261205", "", None, "2024-02-29"],
-    "datetime": ["2026-12-05T10:00:00.000+0000", "2026-12-05T10:00:00.000Z", "2026-12-05T10:00:00Z",
-                 "2026-12-05T10:00:00.123456+01:00", "2026-12-05 10:00:00", "2026-13-05T10:00:00.000Z",
-                 "not a date", "", None],  # fmt: skip
+    "datetime": [
+        "2026-12-05T10:00:00.000+0000",
+        "2026-12-05T10:00:00.000Z",
+        "2026-12-05T10:00:00Z",
+        "2026-12-05T10:00:00.123456+01:00",
+        "2026-12-05 10:00:00",
+        "2026-13-05T10:00:00.000Z",
+        "not a date",
+        "",
+        None,
+    ],
 }
 
 
@@ -70,7 +129,15 @@ def test_random_text_and_emails_convert_as_the_current_rules_do():
     import random
 
     rng = random.Random(18)
-    alphabet = [chr(c) for c in range(0, 0x250)] + ["\u00a0", "\u2003", "\u180e", "\u0130", "\u03a3", "\u1e9e", "🙂"]
+    alphabet = [chr(c) for c in range(0, 0x250)] + [
+        "\u00a0",
+        "\u2003",
+        "\u180e",
+        "\u0130",
+        "\u03a3",
+        "\u1e9e",
+        "🙂",
+    ]
     values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(20000)]
     for kind in ("text", "email"):
         expected, expected_problems = _oracle(values, kind)
@@ -89,13 +156,16 @@ def test_random_values_of_each_kind_convert_as_the_current_rules_do(kind):
         "integer": list("0123456789") * 3 + list("+-. eE") + ["9223372036854775807"],
         "boolean": ["t", "r", "u", "e", "f", "a", "l", "s", "T", "R", "U", "E", "F", "A", "L", "S", " "],
         "date": list("0123456789") * 4 + ["-", "-", "T", " ", "2024-02-29", "2026-12-05"],
-        "datetime": list("0123456789") * 2 + ["2026-12-05", "T", "10:00:00", ".000", "+0000", "Z", ":", "-", " "],
+        "datetime": list("0123456789") * 2
+        + ["2026-12-05", "T", "10:00:00", ".000", "+0000", "Z", ":", "-", " "],
         "id": [VALID_ID, VALID_ID[:15], "IAA", "iaa", "0", "A", "a", "é"],
     }[kind]
     values = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in range(5000)]
     values += [None, VALID_ID, "2026-12-05T10:00:00.000+0000", "2026-12-05", "true", "12.50"]
     expected, expected_problems = _oracle(values, kind)
     prefix = "003" if kind == "id" else None
-    converted, problems = frame_rules.convert_column(pl.Series("F", values, dtype=pl.String), kind, "F", prefix)
+    converted, problems = frame_rules.convert_column(
+        pl.Series("F", values, dtype=pl.String), kind, "F", prefix
+    )
     assert [_plain(v) for v in converted.to_list()] == expected
     assert problems == expected_problems

@@ -269,7 +269,7 @@ def test_worker_processes_for_loads_of_several_slices_one_core_left_to_the_task(
     parallel, slices, cores, expected, monkeypatch
 ):
     monkeypatch.setattr(page_workers.os, "sched_getaffinity", lambda _pid: set(range(cores)))
-    work = page_work(parallel, slices)
+    work = page_work(parallel, slices, "bulk2")
     try:
         assert work.workers == expected
         assert isinstance(work, PageWorkers if expected else InlinePages)
@@ -277,6 +277,15 @@ def test_worker_processes_for_loads_of_several_slices_one_core_left_to_the_task(
         assert getattr(work, "here", False) == (expected == 1)
     finally:
         work.close()
+
+
+@pytest.mark.parametrize("cores", [2, 8])
+def test_a_rest_load_prepares_its_pages_in_the_slice_threads_without_a_worker_process(cores, monkeypatch):
+    # polars releases the GIL (frame_prepare): the threads prepare their batches at once.
+    monkeypatch.setattr(page_workers.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    work = page_work(4, 8, "rest")
+    assert isinstance(work, InlinePages)
+    assert work.workers == 0
 
 
 def test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first():

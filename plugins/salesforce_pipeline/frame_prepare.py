@@ -1,0 +1,129 @@
+"""A batch of REST pages made ready for COPY in polars, which does most of it without the GIL.
+
+Decode (`batch_frame`), convert and check each column (`frame_rules`), reject what cannot be loaded
+with every reason and its raw record, keep the latest version per Id, write COPY's text format.
+The slices of a large load prepare their batches in their own threads at once, on every core,
+where pandas made them take turns (docs/large-loads.md). The same payloads as the pandas path
+Bulk pages take (tests/plugins/salesforce_pipeline/test_frame_prepare.py).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections.abc import Callable
+
+from salesforce_pipeline import frame_rules
+from salesforce_pipeline.batch_frame import rest_page_frame
+from salesforce_pipeline.copy_format import _row_end
+from salesforce_pipeline.frames import pl
+from salesforce_pipeline.objects import REQUIRED_FIELDS
+from salesforce_pipeline.page_batch import REST_JSON, BatchTotals, PageBatch, PageFormat
+from salesforce_pipeline.rest_columns import RestColumnDecoder
+from salesforce_pipeline.transform import reject
+
+_COPY_DATETIME = "%Y-%m-%dT%H:%M:%S%.6fZ"
+_ESCAPED = ["\\", "\t", "\n", "\r"]
+_ESCAPES = ["\\\\", "\\t", "\\n", "\\r"]
+
+
+def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
+    """Decode, check and serialise a batch of REST pages, calling `emit` with each COPY payload of
+    at most ``fmt.chunk_size`` rows; returns what it found. Each page is converted on its own and its
+    body let go, unless a record of it is rejected: the raw record is then read from the body as it
+    was sent. Raises ValueError for a page that is not a query result."""
+    if batch.kind != REST_JSON:
+        raise ValueError(f"not a batch of REST pages: {batch.kind!r}")
+    totals = BatchTotals()
+    kept: list[pl.DataFrame] = []
+    while batch.bodies:
+        body = batch.bodies.pop(0)
+        raw, problems = rest_page_frame(body, fmt.fields)
+        totals.records += len(raw)
+        ids = raw["Id"].drop_nulls() if "Id" in raw.columns else ()
+        totals.last_id = ids[-1] if len(ids) else totals.last_id
+        frame = _converted(fmt, raw, problems)
+        if problems:
+            records = RestColumnDecoder(fmt.fields)(body)[0].columns
+            totals.rejects.extend(
+                reject(records, position, reasons) for position, reasons in sorted(problems.items())
+            )
+            frame = frame.filter(pl.Series([position not in problems for position in range(len(frame))]))
+        del body, raw
+        kept.append(frame)
+    frame = pl.concat(kept) if len(kept) > 1 else (kept[0] if kept else pl.DataFrame())
+    del kept
+    if len(frame) and frame["id"].n_unique() != len(frame):
+        before = len(frame)
+        frame = (
+            frame.with_row_index("_arrival")
+            .sort("system_modstamp", maintain_order=True)
+            .unique("id", keep="last", maintain_order=True)
+            .sort("_arrival")
+            .drop("_arrival")
+        )
+        totals.duplicates = before - len(frame)
+    totals.rows = len(frame)
+    # A chunk at a time, as Bulk pages are: no COPY payload holds more than `chunk_size` rows.
+    for start in range(0, totals.rows, max(fmt.chunk_size, 1)):
+        emit(_copy_text(frame.slice(start, fmt.chunk_size), (fmt.extracted_at, fmt.dag_run_id), fmt.encoding))
+    return totals
+
+
+def _converted(fmt: PageFormat, raw: pl.DataFrame, problems: dict[int, list[str]]) -> pl.DataFrame:
+    """Every column converted by its kind (one `select` for the page), named as in the table; the
+    reasons a row cannot be loaded added to `problems`."""
+    kinds = ["datetime" if name == "SystemModstamp" else fmt.kinds.get(name, "text") for name in fmt.fields]
+    plans = [frame_rules.plan(kind, name) for kind, name in zip(kinds, fmt.fields, strict=True)]
+    values = [f"_value_{position}" for position in range(len(plans))]
+    masks = [f"_canonical_{position}" for position in range(len(plans))]
+    # Two steps, so that a mask can use its column's converted value (a date parsed once).
+    checked = raw.with_columns(p.value.alias(value) for p, value in zip(plans, values, strict=True)).select(
+        *(pl.col(value).alias(column) for value, column in zip(values, fmt.data_columns, strict=True)),
+        *(
+            p.canonical(pl.col(value)).alias(mask)
+            for p, value, mask in zip(plans, values, masks, strict=True)
+        ),
+    )
+    odd = checked.select(pl.col(mask).not_().sum() for mask in masks).row(0)
+    columns = {}
+    for position, (name, column, kind) in enumerate(zip(fmt.fields, fmt.data_columns, kinds, strict=True)):
+        values = checked[column]
+        if odd[position] or kind == "id":
+            prefix = fmt.key_prefix if name == "Id" else None
+            values, found = frame_rules.finish(
+                raw[name], values, checked[masks[position]], plans[position], kind, name, prefix
+            )
+            for row, reason in found.items():
+                problems.setdefault(row, []).append(reason)
+        columns[column] = values
+    for required in REQUIRED_FIELDS:
+        if required in raw.columns and raw[required].null_count():
+            for row in raw[required].is_null().arg_true().to_list():
+                problems.setdefault(row, []).append(f"{required}: missing")
+    return pl.DataFrame(columns)
+
+
+def _copy_text(frame: pl.DataFrame, constants: tuple, encoding: str) -> bytes:
+    """COPY's text format: tab-separated, `\\N` for null, backslash escapes in text, the lineage
+    constants written once into a literal column."""
+    columns = []
+    for name, dtype in frame.schema.items():
+        column = pl.col(name)
+        if dtype == pl.String:  # one pass for COPY's four escapes
+            column = column.str.replace_many(_ESCAPED, _ESCAPES)
+        elif dtype == pl.Boolean:
+            column = pl.when(column).then(pl.lit("t")).otherwise(pl.when(column.not_()).then(pl.lit("f")))
+        columns.append(column.alias(name))
+    lineage = _row_end(constants)[1:-1]  # "<extracted_at>\t<dag_run_id>", escaped
+    buffer = io.BytesIO()
+    frame.select([*columns, pl.lit(lineage).alias("_lineage")]).write_csv(
+        buffer,
+        include_header=False,
+        separator="\t",
+        quote_style="never",
+        null_value="\\N",
+        datetime_format=_COPY_DATETIME,
+    )
+    payload = buffer.getvalue()
+    return payload if codecs.lookup(encoding).name == "utf-8" else payload.decode().encode(encoding)

@@ -1,0 +1,101 @@
+"""frame_prepare (polars) against the pandas path REST pages took before it (msgspec columns,
+transform_columns, copy_bytes, which Bulk pages and the sweep still take): the same COPY payload
+and the same totals for the same REST pages."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from salesforce_pipeline import frame_prepare
+from salesforce_pipeline.column_chunk import ChunkBuffer
+from salesforce_pipeline.copy_format import copy_bytes
+from salesforce_pipeline.page_batch import REST_JSON, BatchTotals, PageBatch
+from salesforce_pipeline.rest_columns import RestColumnDecoder
+from salesforce_pipeline.transform import transform_columns
+from tests.plugins.salesforce_pipeline.test_page_workers import page_format, record, rest_batch, rest_body
+
+
+def _in_pandas(fmt, batch, emit):
+    """The batch as the pandas path prepares it: all its records in one chunk."""
+    buffer = ChunkBuffer(fmt.fields, 10**9)
+    decode = RestColumnDecoder(fmt.fields)
+    chunks = [chunk for body in batch.bodies for chunk in buffer.add(decode(body)[0])] + list(buffer.flush())
+    totals = BatchTotals()
+    for chunk in chunks:
+        totals.records += chunk.count
+        ids = [value for value in chunk.columns["Id"] if isinstance(value, str)]
+        totals.last_id = ids[-1] if ids else totals.last_id
+        result = transform_columns(chunk, fmt.fields, fmt.kinds, key_prefix=fmt.key_prefix)
+        totals.rejects.extend(result.rejects)
+        totals.duplicates += result.duplicates_dropped
+        totals.rows += len(result.frame)
+        if len(result.frame):
+            emit(
+                copy_bytes(
+                    result.frame, fmt.data_columns, (fmt.extracted_at, fmt.dag_run_id), fmt.encoding
+                ).getvalue()
+            )
+    return totals
+
+
+def _both(fmt, bodies):
+    old: list[bytes] = []
+    new: list[bytes] = []
+    old_totals = _in_pandas(fmt, PageBatch(REST_JSON, list(bodies)), old.append)
+    new_totals = frame_prepare.prepare_batch(fmt, PageBatch(REST_JSON, list(bodies)), new.append)
+    return b"".join(old), old_totals, b"".join(new), new_totals
+
+
+def _same(fmt, bodies):
+    old, old_totals, new, new_totals = _both(fmt, bodies)
+    assert new == old
+    for name in ("records", "rows", "duplicates", "last_id"):
+        assert getattr(new_totals, name) == getattr(old_totals, name), name
+    assert [(r.record_id, r.reason) for r in new_totals.rejects] == [
+        (r.record_id, r.reason) for r in old_totals.rejects
+    ]
+    assert [json.loads(r.raw_record) for r in new_totals.rejects] == [
+        json.loads(r.raw_record) for r in old_totals.rejects
+    ]
+
+
+def test_a_batch_with_a_reject_a_duplicate_and_relationships_gives_the_same_payload():
+    _same(page_format(chunk_size=1000), rest_batch().bodies)
+
+
+def test_random_records_give_the_same_payload():
+    rng = random.Random(18)
+    texts = [
+        "",
+        "plain",
+        "tab\there",
+        "line\nbreak",
+        "back\\slash",
+        "cr\rlf",
+        "nul\x00",
+        "Zoë 🚀",
+        "\\N",
+        None,
+    ]
+    stamps = ["2026-11-01T10:00:00.000+0000", "2026-11-02T10:00:00.000Z", "2026-11-01", "bad", None]
+    records = []
+    for _ in range(400):
+        records.append(record(
+            rng.randint(0, 300),
+            LastName=rng.choice(texts), Email=rng.choice(["A@B.C", " x@y.z ", None, "q\x00@r.s"]),
+            SystemModstamp=rng.choice(stamps), IsDeleted=rng.choice([True, False, None, "true"]),
+            Account=rng.choice([None, {"Name": rng.choice(texts)}, {"Name": 5}, "not an object"]),
+        ))  # fmt: skip
+    records[7]["Id"] = "not an id"
+    bodies = [rest_body(records[i : i + 50]) for i in range(0, len(records), 50)]
+    _same(page_format(chunk_size=10_000), bodies)
+
+
+def test_a_structured_value_where_text_belongs_rejects_its_record_as_before():
+    bodies = [rest_body([record(1, LastName={"nested": True}), record(2)])]
+    _same(page_format(chunk_size=1000), bodies)
+
+
+def test_an_empty_page_gives_nothing():
+    _same(page_format(chunk_size=1000), [rest_body([])])
