@@ -1,4 +1,4 @@
-"""Pages as polars frames of text columns, one per selected field.
+"""Pages as polars frames of text columns, one per selected field: REST JSON and Bulk 2.0 CSV.
 
 REST query pages are read by polars' JSON reader with every field declared as a string: numbers
 come out as their digits, booleans as `true`/`false`, so a REST page and a Bulk API 2.0 page (text
@@ -8,6 +8,11 @@ its parent object, null when the parent is null.
 A JSON object or list where a scalar belongs makes polars refuse the whole page. Such a page is
 decoded again by `RestColumnDecoder` (msgspec), value by value: each structured value becomes
 null, with its reason, so that the record is rejected as before.
+
+A Bulk API 2.0 results page, already checked by the hook on arrival (`bulk_csv.bulk_page_records`:
+UTF-8, every record the header's width), is read by polars' CSV reader as text: an empty field is
+null, as in the JSON API, and a field the header lacks is all null. A blank line is no record (the
+reader makes it a row of nulls; Salesforce never sends a record without its Id).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from salesforce_pipeline.bulk_csv import header_and_body
 from salesforce_pipeline.frames import pl
 from salesforce_pipeline.rest_columns import RestColumnDecoder
 
@@ -83,3 +89,26 @@ def _as_json_text(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+def bulk_page_frame(content: bytes, fields: Sequence[str]) -> pl.DataFrame:
+    """A checked Bulk 2.0 results page as a frame of text columns named by API name."""
+    header, content = header_and_body(content)
+    if not header:
+        return pl.DataFrame({name: pl.Series(name, [], dtype=pl.String) for name in fields})
+    # Read with its header, so the reader takes the width from it (a blank first line would set
+    # it otherwise); columns are then taken by position (the header's names are ours already).
+    page = pl.read_csv(io.BytesIO(content), has_header=True, infer_schema=False, quote_char='"')
+    del content
+    names = page.columns
+    position_of = {name: position for position, name in enumerate(header)}  # the last one, as dict() keeps
+    columns = []
+    for name in fields:
+        position = position_of.get(name)
+        if position is None:
+            columns.append(pl.lit(None, dtype=pl.String).alias(name))
+        else:
+            column = pl.col(names[position])
+            columns.append(pl.when(column.str.len_bytes() > 0).then(column).alias(name))
+    blank = pl.all_horizontal(pl.col(name).is_null() for name in names)
+    return page.filter(~blank).select(columns)

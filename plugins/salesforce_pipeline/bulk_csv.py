@@ -101,6 +101,13 @@ def _frame_columns(
     return columns
 
 
+def header_and_body(content: bytes) -> tuple[list[str] | None, bytes]:
+    """A checked page's header row's field names (None for an empty page), and the page without
+    its NUL bytes."""
+    content = _without_nul(content)
+    return _header(content), content
+
+
 def _without_nul(content: bytes) -> bytes:
     # No UTF-8 sequence holds a zero byte, so dropping NUL bytes is dropping NUL characters.
     return content.replace(b"\x00", b"") if b"\x00" in content else content

@@ -1,4 +1,4 @@
-"""A batch of REST pages made ready for COPY in polars, which does most of it without the GIL.
+"""A batch of pages made ready for COPY in polars, which does most of it without the GIL.
 
 Decode (`batch_frame`), convert and check each column (`frame_rules`), reject what cannot be loaded
 with every reason and its raw record, keep the latest version per Id, write COPY's text format.
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from salesforce_pipeline import frame_rules
-from salesforce_pipeline.batch_frame import rest_page_frame
+from salesforce_pipeline.batch_frame import bulk_page_frame, rest_page_frame
 from salesforce_pipeline.copy_format import _row_end
 from salesforce_pipeline.frames import pl
 from salesforce_pipeline.objects import REQUIRED_FIELDS
-from salesforce_pipeline.page_batch import REST_JSON, BatchTotals, PageBatch, PageFormat
+from salesforce_pipeline.page_batch import BULK_CSV, REST_JSON, BatchTotals, PageBatch, PageFormat
 from salesforce_pipeline.rest_columns import RestColumnDecoder
 from salesforce_pipeline.transform import reject
 
@@ -28,28 +29,32 @@ _ESCAPES = ["\\\\", "\\t", "\\n", "\\r"]
 
 
 def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
-    """Decode, check and serialise a batch of REST pages, calling `emit` with each COPY payload of
-    at most ``fmt.chunk_size`` rows; returns what it found. Each page is converted on its own and its
-    body let go, unless a record of it is rejected: the raw record is then read from the body as it
-    was sent. Raises ValueError for a page that is not a query result."""
-    if batch.kind != REST_JSON:
-        raise ValueError(f"not a batch of REST pages: {batch.kind!r}")
+    """Decode, check and serialise a batch of pages (REST JSON, or a Bulk 2.0 results page), calling
+    `emit` with each COPY payload of at most ``fmt.chunk_size`` rows; returns what it found. Each
+    page is converted on its own and its body let go, unless a REST record of it is rejected: the
+    raw record is then read from the body as it was sent. Raises ValueError for a page that is not
+    what its kind says."""
+    if batch.kind not in (REST_JSON, BULK_CSV):
+        raise ValueError(f"unknown kind of page batch: {batch.kind!r}")
     totals = BatchTotals()
     kept: list[pl.DataFrame] = []
     while batch.bodies:
         body = batch.bodies.pop(0)
-        raw, problems = rest_page_frame(body, fmt.fields)
+        if batch.kind == BULK_CSV:
+            raw, problems = bulk_page_frame(body, fmt.fields), {}
+        else:
+            raw, problems = rest_page_frame(body, fmt.fields)
         totals.records += len(raw)
         ids = raw["Id"].drop_nulls() if "Id" in raw.columns else ()
         totals.last_id = ids[-1] if len(ids) else totals.last_id
         frame = _converted(fmt, raw, problems)
         if problems:
-            records = RestColumnDecoder(fmt.fields)(body)[0].columns
+            records = _as_sent(batch.kind, raw, body, fmt.fields)
             totals.rejects.extend(
                 reject(records, position, reasons) for position, reasons in sorted(problems.items())
             )
             frame = frame.filter(pl.Series([position not in problems for position in range(len(frame))]))
-        del body, raw
+        body = raw = None
         kept.append(frame)
     frame = pl.concat(kept) if len(kept) > 1 else (kept[0] if kept else pl.DataFrame())
     del kept
@@ -68,6 +73,14 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
     for start in range(0, totals.rows, max(fmt.chunk_size, 1)):
         emit(_copy_text(frame.slice(start, fmt.chunk_size), (fmt.extracted_at, fmt.dag_run_id), fmt.encoding))
     return totals
+
+
+def _as_sent(kind: str, raw: pl.DataFrame, body: bytes, fields: Sequence[str]) -> Mapping[str, Sequence[Any]]:
+    """The page's records as Salesforce sent them, by field: a Bulk page's text is all in the
+    frame; a REST page's numbers and booleans are text there, so it is read again from its body."""
+    if kind == BULK_CSV:
+        return raw.to_dict(as_series=False)
+    return RestColumnDecoder(fields)(body)[0].columns
 
 
 def _converted(fmt: PageFormat, raw: pl.DataFrame, problems: dict[int, list[str]]) -> pl.DataFrame:

@@ -1,22 +1,18 @@
-"""Pages of one slice, as Salesforce sent them, made ready for COPY: the CPU-bound part of staging.
+"""Pages of one slice, as Salesforce sent them, grouped into batches to be made ready for COPY.
 
 A slice's thread downloads pages as bytes and groups them into batches of about `chunk_size`
 records (whole pages, so that a batch ends where a cursor or locator can resume). Everything
-after that is pure computation, here: decoding (REST JSON or Bulk 2.0 CSV), transforming,
-serialising for COPY. It needs no connection, no session and no secret, so it can run in another
-process (`page_workers`), where the slices' parsing spreads over the machine's cores instead of
-taking turns on the GIL.
+after that is pure computation (`frame_prepare`): decoding, converting, serialising for COPY.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from salesforce_pipeline.column_chunk import ColumnChunk
-from salesforce_pipeline.transform import Reject, transform_columns
+from salesforce_pipeline.transform import Reject
 
 #: REST pages a slice downloads ahead while its current batch is prepared (the batch's own pages
 #: are downloaded as it fills). Each holds about 1.6 MB of JSON (2,000 Contacts) in the task's
@@ -62,60 +58,6 @@ class BatchTotals:
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
     last_id: str | None = None  # the Id of the batch's last record, as Salesforce sent them
-
-
-def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
-    """Decode, transform and serialise `batch`, a chunk of at most ``fmt.chunk_size`` records at a
-    time, calling `emit` with each chunk's COPY payload as soon as it is ready (memory holds one
-    chunk, not the batch). Raises ValueError for a page that is not what its kind says."""
-    if batch.kind == REST_JSON:  # in polars, without the GIL (frame_prepare)
-        from salesforce_pipeline import frame_prepare
-
-        return frame_prepare.prepare_batch(fmt, batch, emit)
-    from salesforce_pipeline.copy_format import copy_bytes
-
-    totals = BatchTotals()
-    constants = (fmt.extracted_at, fmt.dag_run_id)
-    for chunk in _chunks(fmt, batch):
-        if not chunk.count:
-            continue
-        totals.records += chunk.count
-        totals.last_id = _last_id(chunk) or totals.last_id
-        result = transform_columns(chunk, fmt.fields, fmt.kinds, key_prefix=fmt.key_prefix)
-        del chunk
-        totals.rejects.extend(result.rejects)
-        totals.duplicates += result.duplicates_dropped
-        if not result.frame.empty:
-            totals.rows += len(result.frame)
-            emit(copy_bytes(result.frame, fmt.data_columns, constants, fmt.encoding).getvalue())
-        del result
-    return totals
-
-
-def preload() -> None:
-    """Import what preparing a batch imports when first needed (pandas, numpy, msgspec and the
-    decoders): about 0.25 s a worker process spends as it starts, while its task still plans and
-    downloads the first pages, instead of inside the first batch a slice waits for."""
-    import msgspec  # noqa: F401
-    import numpy  # noqa: F401
-    import pandas  # noqa: F401
-    from pandas.api.types import infer_dtype  # noqa: F401
-
-    from salesforce_pipeline import bulk_csv, copy_format, rest_columns  # noqa: F401
-
-
-def _last_id(chunk: ColumnChunk) -> str | None:
-    ids = chunk.columns.get("Id", ())
-    return next((value for value in reversed(ids) if isinstance(value, str)), None)
-
-
-def _chunks(fmt: PageFormat, batch: PageBatch) -> Iterator[ColumnChunk]:
-    if batch.kind != BULK_CSV:
-        raise ValueError(f"unknown kind of page batch: {batch.kind!r}")
-    from salesforce_pipeline.bulk_csv import bulk_page_chunks
-
-    while batch.bodies:  # each page goes once the parser has it
-        yield from bulk_page_chunks(batch.bodies.pop(0), fmt.fields, fmt.chunk_size)
 
 
 class RawPage:

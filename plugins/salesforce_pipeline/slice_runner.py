@@ -2,7 +2,7 @@
 
 Each slice runs in a thread of its own with a warehouse connection of its own (the HTTP waits
 and psycopg2's waits release the GIL, so slices overlap Salesforce's latency and Postgres' work);
-the CPU-bound part, preparing pages for COPY, runs in worker processes (`page_workers`), so
+the CPU-bound part, preparing pages for COPY, runs in polars, which releases the GIL too, so
 that slices do not take turns on one core.
 A slice that fails with a transient error is read again, alone, from its checkpoint, up to
 `SLICE_ATTEMPTS` times; the other slices go on meanwhile. A slice that fails for good stops the
@@ -21,7 +21,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from salesforce_pipeline.audit import slice_session_name
-from salesforce_pipeline.page_workers import PageWork, page_work
 from salesforce_pipeline.slice_plan import parallel_slices, reading_order
 from salesforce_pipeline.slice_stage import SlicesStopped, StagingJob, stage_slice
 from salesforce_pipeline.sql_files import read_sql
@@ -52,15 +51,11 @@ def stage_all(job: StagingJob, conn: PgConnection, connect: Callable[[], PgConne
     todo = sum(len(batch) for batch in batches)
     most = parallel_slices(job.checkpoint.method, job.settings.max_parallel_slices)
     parallel = min(most, max(len(batches[0]), 1)) if connect is not None else 1
-    work = page_work(parallel, todo, job.checkpoint.method)
-    try:
-        if connect is None or parallel == 1:
-            for state in (s for batch in batches for s in batch):
-                _with_retries(job, state, work, lambda: conn, reconnect=None)
-        else:
-            _in_threads(job, batches, work, parallel, connect)
-    finally:
-        work.close()
+    if connect is None or parallel == 1:
+        for state in (s for batch in batches for s in batch):
+            _with_retries(job, state, lambda: conn, reconnect=None)
+    else:
+        _in_threads(job, batches, parallel, connect)
     return todo
 
 
@@ -74,7 +69,6 @@ def largest_first(states: list[SliceState]) -> list[SliceState]:
 def _in_threads(
     job: StagingJob,
     batches: list[list[SliceState]],
-    work: PageWork,
     parallel: int,
     connect: Callable[[], PgConnection],
 ) -> None:
@@ -83,7 +77,7 @@ def _in_threads(
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"{job.spec.name} slice") as pool:
             for batch in batches:
                 futures = [
-                    pool.submit(_with_retries, job, state, work, connections.get, reconnect=connections.drop)
+                    pool.submit(_with_retries, job, state, connections.get, reconnect=connections.drop)
                     for state in batch
                 ]
                 _wait_all(job, futures)
@@ -111,7 +105,6 @@ def _wait_all(job: StagingJob, futures: list[Future]) -> None:
 def _with_retries(
     job: StagingJob,
     state: SliceState,
-    work: PageWork,
     connection: Callable[[], PgConnection],
     *,
     reconnect: Callable[[], None] | None,
@@ -119,7 +112,7 @@ def _with_retries(
     for attempt in range(1, SLICE_ATTEMPTS + 1):
         conn = connection()
         try:
-            stage_slice(job, state, conn, work)
+            stage_slice(job, state, conn)
             return
         except SlicesStopped:
             raise

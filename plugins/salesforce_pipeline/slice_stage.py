@@ -2,9 +2,9 @@
 
 REST pages (up to 2,000 records each) are downloaded as bytes and grouped into batches of about
 `chunk_size` records; a Bulk 2.0 results page is a batch of its own. A batch is decoded,
-transformed and serialised for COPY (`page_batch`, in a worker process when the load has them,
-see `page_workers`) and COPYed into the slice's stage table (on a first load, into the table's
-successor: see `checkpoint`) as each chunk comes back; its
+transformed and serialised for COPY in the slice's own thread (`page_batch`: polars, which holds
+no GIL while it works, so the slices' threads use every core) and COPYed into the slice's stage
+table (on a first load, into the table's successor: see `checkpoint`) a chunk at a time; its
 rejected records go to the load's rejects table; then the slice's progress (rows staged, the
 cursor or locator to go on from, done) is written and everything is committed together. A slice
 stopped anywhere resumes after its last committed batch: a Bulk job's results are read on from
@@ -28,6 +28,7 @@ from salesforce_pipeline import extract
 from salesforce_pipeline.checkpoint import Checkpoint, SliceState
 from salesforce_pipeline.conversions import valid_ids
 from salesforce_pipeline.errors import SalesforceCursorGone, SalesforcePipelineError
+from salesforce_pipeline.frame_prepare import prepare_batch
 from salesforce_pipeline.load_target import LoadTarget
 from salesforce_pipeline.page_batch import (
     BULK_CSV,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from salesforce_pipeline.extract import FieldPlan, Window
     from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
     from salesforce_pipeline.objects import ObjectSpec
-    from salesforce_pipeline.page_workers import PageWork
     from salesforce_pipeline.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ class StagingJob:
     totals: SliceTotals = field(default_factory=SliceTotals)
 
 
-def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: PageWork) -> None:
-    """Read the slice from where its checkpoint stands and stage it to the end, its batches
-    prepared by `work`."""
+def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection) -> None:
+    """Read the slice from where its checkpoint stands and stage it to the end."""
     checkpoint = job.checkpoint
     target = LoadTarget(
         conn,
@@ -136,22 +135,21 @@ def stage_slice(job: StagingJob, state: SliceState, conn: PgConnection, work: Pa
     for batch, resume_at in batches:
         if job.stop.is_set():
             raise SlicesStopped(f"{job.spec.name}: slice {state.plan.number} stopped: another slice failed")
-        _stage_batch(job, state, target, work, fmt, batch, resume_at)
+        _stage_batch(job, state, target, fmt, batch, resume_at)
 
 
 def _stage_batch(
     job: StagingJob,
     state: SliceState,
     target: LoadTarget,
-    work: PageWork,
     fmt: PageFormat,
     batch: PageBatch,
     resume_at: str | None,
 ) -> None:
     """Prepare one batch, COPY each of its chunks as it is ready, commit with the slice's progress.
 
-    The transaction starts at the first COPY, with the fence: a batch waiting for a page worker
-    holds no transaction open (and `_commit` fences again before committing)."""
+    The transaction starts at the first COPY, with the fence: a batch being prepared holds no
+    transaction open (and `_commit` fences again before committing)."""
     checkpoint, conn = job.checkpoint, target.conn
     stage = checkpoint.destination(state)
     fenced = False
@@ -164,8 +162,8 @@ def _stage_batch(
             fenced = True
         target.copy_into(stage, io.BytesIO(payload))
 
-    pages = len(batch.bodies)  # counted now: a page worker takes the bodies
-    totals = work.run(fmt, batch, copy)
+    pages = len(batch.bodies)  # counted now: preparing the batch lets its bodies go
+    totals = prepare_batch(fmt, batch, copy)
     del batch
     if totals.rejects:
         with conn.cursor() as cur:

@@ -31,7 +31,7 @@ LIMITS = "tests/reliability/test_salesforce_limits.py::"
 CONNECT = "tests/deploy/test_connect_page.py::"
 CHECKPOINT = "tests/plugins/salesforce_pipeline/test_checkpoint.py::"
 LARGE = "tests/reliability/test_large_loads.py::"
-PAGES = "tests/plugins/salesforce_pipeline/test_page_workers.py::"
+PAGES = "tests/plugins/salesforce_pipeline/test_page_batch.py::"
 SWAP = "tests/plugins/salesforce_pipeline/test_table_swap.py::"
 MERGE = "tests/plugins/salesforce_pipeline/test_slice_merge.py::"
 FRAME_RULES = "tests/plugins/salesforce_pipeline/test_frame_rules.py::"
@@ -508,39 +508,11 @@ MUTATIONS = (
         (SWAP + "test_a_successor_left_by_a_killed_attempt_is_built_again",),
     ),
     Mutation(
-        "a page worker left out of step mid-reply is replaced",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "        self.alive = False\n        payloads: list[bytes] = []\n",
-        "        payloads: list[bytes] = []\n",
-        (PAGES + "test_a_batch_stopped_while_its_reply_is_read_leaves_no_stale_reply_for_the_next",),
-    ),
-    Mutation(
-        "a page worker that dies mid-batch fails its slice transiently",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "        except (EOFError, OSError, pickle.UnpicklingError) as exc:\n",
-        "        except () as exc:\n",
-        (PAGES + "test_a_worker_killed_mid_batch_fails_the_slice_transiently_and_is_replaced",),
-    ),
-    Mutation(
-        "a page worker ends when its task process does",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "        except EOFError:\n            return\n",
-        "        except EOFError:\n            __import__('time').sleep(3600)\n",
-        (PAGES + "test_a_worker_ends_when_the_task_process_is_killed",),
-    ),
-    Mutation(
         "a resumed query sends only a Salesforce cursor path to the instance",
         "plugins/salesforce_pipeline/hooks/rest.py",
         "            if not _CURSOR_PATH.match(resume_url):\n",
         "            if False:\n",
         (HOOK + "test_a_query_resumes_from_a_stored_cursor_path_and_refuses_anything_else",),
-    ),
-    Mutation(
-        "a page worker gets none of the task's secrets",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "            env=worker_environment(os.environ),\n",
-        '            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},\n',
-        (PAGES + "test_a_worker_gets_none_of_the_tasks_secrets",),
     ),
     Mutation(
         "a slice read again from its start takes its rows out of the successor",
@@ -640,27 +612,6 @@ MUTATIONS = (
         (MERGE + "test_the_successor_is_not_vacuumed_while_it_fills_and_ends_with_the_tables_own_options",),
     ),
     Mutation(
-        "page workers start with the pool, not at the first batch",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "                worker = _Worker()\n                self._started.append(worker)\n                self._idle.put(worker)\n",
-        "                self._idle.put(None)\n",
-        (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
-    ),
-    Mutation(
-        "a page worker imports what a batch needs as it starts",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "    preload()\n",
-        "",
-        (PAGES + "test_the_workers_start_with_the_pool_and_load_what_a_batch_needs_before_the_first",),
-    ),
-    Mutation(
-        "a Bulk 2.0 results page parsed half a chunk at a time in a page worker",
-        "plugins/salesforce_pipeline/page_workers.py",
-        "    if here or batch.kind == BULK_CSV:\n",
-        "    if here:\n",
-        (PAGES + "test_a_worker_parses_a_rest_batch_a_chunk_at_a_time_and_a_bulk_page_half_a_chunk",),
-    ),
-    Mutation(
         "Salesforce's live count asked while the slices merge",
         "plugins/salesforce_pipeline/sync.py",
         "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n"
@@ -668,13 +619,6 @@ MUTATIONS = (
         "        merged = slice_merge.merge(saved)\n"
         "        live = asking.submit(hook.count, live_soql, include_deleted=False)\n",
         (LARGE + "test_salesforces_live_count_is_asked_while_the_slices_merge",),
-    ),
-    Mutation(
-        "REST pages prepared in the slice threads, with no worker process",
-        "plugins/salesforce_pipeline/page_workers.py",
-        '    if method == "rest" or slices < 2 or count < 1:\n',
-        "    if slices < 2 or count < 1:\n",
-        (PAGES + "test_a_rest_load_prepares_its_pages_in_the_slice_threads_without_a_worker_process",),
     ),
     Mutation(
         "a REST date of the year 0 goes to the rule, which refuses it",
@@ -700,8 +644,8 @@ MUTATIONS = (
     Mutation(
         "a rejected REST record keeps its values as sent",
         "plugins/salesforce_pipeline/frame_prepare.py",
-        "            records = RestColumnDecoder(fmt.fields)(body)[0].columns\n",
-        "            records = raw.to_dict(as_series=False)\n",
+        "    return RestColumnDecoder(fields)(body)[0].columns\n",
+        "    return raw.to_dict(as_series=False)\n",
         (FRAME_PREPARE + "test_a_batch_with_a_reject_a_duplicate_and_relationships_gives_the_same_payload",),
     ),
     Mutation(
@@ -711,7 +655,7 @@ MUTATIONS = (
         "    for start in range(0, totals.rows, max(totals.rows, 1)):\n",
         (
             "tests/plugins/salesforce_pipeline/test_performance_paths.py::"
-            "test_rest_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks",
+            "test_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks",
         ),
         more=(("frame.slice(start, fmt.chunk_size)", "frame.slice(start)"),),
     ),
@@ -723,5 +667,12 @@ MUTATIONS = (
         (
             "tests/plugins/salesforce_pipeline/test_frames.py::test_the_allocator_setting_is_made_before_polars_loads_unless_given",
         ),
+    ),
+    Mutation(
+        "a blank line in a Bulk 2.0 page is no record",
+        "plugins/salesforce_pipeline/batch_frame.py",
+        "    return page.filter(~blank).select(columns)\n",
+        "    return page.select(columns)\n",
+        (PAGES + "test_a_blank_line_in_a_bulk_page_is_no_record",),
     ),
 )

@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 from salesforce_pipeline import frame_prepare
+from salesforce_pipeline.bulk_csv import bulk_page_chunks
 from salesforce_pipeline.column_chunk import ChunkBuffer
 from salesforce_pipeline.copy_format import copy_bytes
-from salesforce_pipeline.page_batch import REST_JSON, BatchTotals, PageBatch
+from salesforce_pipeline.page_batch import BULK_CSV, REST_JSON, BatchTotals, PageBatch
 from salesforce_pipeline.rest_columns import RestColumnDecoder
 from salesforce_pipeline.transform import transform_columns
-from tests.plugins.salesforce_pipeline.test_page_workers import page_format, record, rest_batch, rest_body
+from tests.plugins.salesforce_pipeline.records import make_id
+from tests.plugins.salesforce_pipeline.test_page_batch import page_format, record, rest_batch, rest_body
 
 
 def _in_pandas(fmt, batch, emit):
@@ -99,3 +103,65 @@ def test_a_structured_value_where_text_belongs_rejects_its_record_as_before():
 
 def test_an_empty_page_gives_nothing():
     _same(page_format(chunk_size=1000), [rest_body([])])
+
+
+def _bulk_in_pandas(fmt, body, emit):
+    totals = BatchTotals()
+    for chunk in bulk_page_chunks(body, fmt.fields, 10**9):
+        totals.records += chunk.count
+        ids = [value for value in chunk.columns["Id"] if isinstance(value, str)]
+        totals.last_id = ids[-1] if ids else totals.last_id
+        result = transform_columns(chunk, fmt.fields, fmt.kinds, key_prefix=fmt.key_prefix)
+        totals.rejects.extend(result.rejects)
+        totals.duplicates += result.duplicates_dropped
+        totals.rows += len(result.frame)
+        if len(result.frame):
+            emit(
+                copy_bytes(
+                    result.frame, fmt.data_columns, (fmt.extracted_at, fmt.dag_run_id), fmt.encoding
+                ).getvalue()
+            )
+    return totals
+
+
+def _csv_field(value):
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
+
+
+@pytest.mark.parametrize("header_lacks_account", [False, True])
+def test_random_bulk_pages_give_the_same_payload(header_lacks_account):
+    rng = random.Random(header_lacks_account)
+    fmt = page_format(chunk_size=10_000)
+    fields = [f for f in fmt.fields if not (header_lacks_account and f == "Account.Name")]
+    texts = [
+        "",
+        "plain",
+        "tab\there",
+        "line\nbreak",
+        "crlf\r\nin",
+        "back\\slash",
+        'quo"te',
+        "Zoë 🚀",
+        "\\N",
+        "NA",
+        None,
+    ]
+    lines = [",".join(_csv_field(f) for f in fields)]
+    for _ in range(300):
+        values = {
+            "Id": rng.choice([make_id("003", rng.randint(0, 200))] * 9 + ["bad id", None]),
+            "LastName": rng.choice(texts), "Email": rng.choice(["A@B.C", " x@y.z ", None, ""]),
+            "SystemModstamp": rng.choice(["2026-11-01T10:00:00.000Z", "2026-11-02T10:00:00.000Z", "bad", None]),
+            "IsDeleted": rng.choice(["true", "false", "TRUE", "maybe", None]), "Account.Name": rng.choice(texts),
+        }  # fmt: skip
+        lines.append(",".join(_csv_field(values[f]) for f in fields))
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    old, new = [], []
+    old_totals = _bulk_in_pandas(fmt, body, old.append)
+    new_totals = frame_prepare.prepare_batch(fmt, PageBatch(BULK_CSV, [body]), new.append)
+    assert b"".join(new) == b"".join(old)
+    for name in ("records", "rows", "duplicates", "last_id"):
+        assert getattr(new_totals, name) == getattr(old_totals, name), name
+    assert [(r.record_id, r.reason, json.loads(r.raw_record)) for r in new_totals.rejects] == [
+        (r.record_id, r.reason, json.loads(r.raw_record)) for r in old_totals.rejects
+    ]

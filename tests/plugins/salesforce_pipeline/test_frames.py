@@ -23,4 +23,6 @@ def test_the_allocator_setting_is_made_before_polars_loads_unless_given(given, e
     if given:
         env["_RJEM_MALLOC_CONF"] = given
     shown = subprocess.run([sys.executable, "-c", SHOW], env=env, capture_output=True, text=True, check=True)
-    assert shown.stdout.split() == [expected, "True"]
+    setting, loaded = shown.stdout.split()
+    assert expected in setting.split(",")  # polars adds settings of its own (decay times)
+    assert loaded == "True"

@@ -22,7 +22,7 @@ import psycopg2
 import psycopg2.extensions
 import pytest
 
-from salesforce_pipeline import budget, copy_format, frame_prepare, load, page_batch, sync
+from salesforce_pipeline import budget, frame_prepare, load, sync
 from salesforce_pipeline.hooks.salesforce import SalesforcePipelineHook
 from salesforce_pipeline.objects import ACCOUNT, CONTACT
 from salesforce_pipeline.settings import PipelineSettings
@@ -125,34 +125,10 @@ def test_currency_from_json_and_csv_lands_with_the_same_scale():
 
 
 # ----------------------------------------------------------------------------- 2. flat memory
-def test_no_chunk_larger_than_chunk_size_reaches_transform_or_load_from_bulk_pages(
-    hook_factory, conn, monkeypatch
+@pytest.mark.parametrize(("method", "page_size"), [("rest", 2000), ("bulk2", 150)])
+def test_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks(
+    method, page_size, hook_factory, conn, monkeypatch
 ):
-    transformed: list[int] = []
-    loaded: list[int] = []
-    real_transform, real_serialise = page_batch.transform_columns, copy_format.copy_bytes
-
-    def spy_transform(chunk, *args, **kwargs):
-        assert all(len(values) == chunk.count for values in chunk.columns.values())
-        transformed.append(chunk.count)
-        return real_transform(chunk, *args, **kwargs)
-
-    def spy_serialise(frame, *args, **kwargs):
-        loaded.append(len(frame))
-        return real_serialise(frame, *args, **kwargs)
-
-    monkeypatch.setattr(page_batch, "transform_columns", spy_transform)
-    monkeypatch.setattr(copy_format, "copy_bytes", spy_serialise)
-    summary = run_sync(hook_factory(), conn, CONTACT, method="bulk2", chunk_size=100)
-
-    assert summary.extracted > 400
-    assert max(transformed) <= 100
-    assert max(loaded) <= 100
-    assert sum(transformed) == summary.extracted
-    assert len(transformed) >= summary.extracted // 100
-
-
-def test_rest_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks(hook_factory, conn, monkeypatch):
     converted: list[int] = []
     loaded: list[int] = []
     real_convert, real_serialise = frame_prepare._converted, frame_prepare._copy_text
@@ -167,10 +143,10 @@ def test_rest_pages_are_converted_a_page_at_a_time_and_loaded_in_chunks(hook_fac
 
     monkeypatch.setattr(frame_prepare, "_converted", spy_convert)
     monkeypatch.setattr(frame_prepare, "_copy_text", spy_serialise)
-    summary = run_sync(hook_factory(), conn, CONTACT, method="rest", chunk_size=100)
+    summary = run_sync(hook_factory(), conn, CONTACT, method=method, chunk_size=100, bulk_page_size=150)
 
     assert summary.extracted > 400
-    assert max(converted) <= 2000  # a query page at most: memory holds one page's frame at a time
+    assert max(converted) <= page_size  # memory holds one page's frame at a time
     assert len(converted) > 1
     assert max(loaded) <= 100
     assert sum(converted) == summary.extracted
