@@ -660,12 +660,23 @@ MUTATIONS = (
         more=(("frame.slice(start, fmt.chunk_size)", "frame.slice(start)"),),
     ),
     Mutation(
-        "polars loaded with one allocator arena",
+        "polars loaded with one allocator arena that gives memory back soon",
         "plugins/salesforce_pipeline/frames.py",
-        'os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1")\n',
+        'os.environ.setdefault("_RJEM_MALLOC_CONF", "narenas:1,dirty_decay_ms:100,muzzy_decay_ms:0")\n',
         "",
         (
-            "tests/plugins/salesforce_pipeline/test_frames.py::test_the_allocator_setting_is_made_before_polars_loads_unless_given",
+            "tests/plugins/salesforce_pipeline/test_frames.py::"
+            "test_polars_loads_with_one_thread_and_an_allocator_that_gives_memory_back",
+        ),
+    ),
+    Mutation(
+        "polars loaded with one thread per call",
+        "plugins/salesforce_pipeline/frames.py",
+        'os.environ.setdefault("POLARS_MAX_THREADS", "1")\n',
+        "",
+        (
+            "tests/plugins/salesforce_pipeline/test_frames.py::"
+            "test_polars_loads_with_one_thread_and_an_allocator_that_gives_memory_back",
         ),
     ),
     Mutation(
