@@ -152,10 +152,11 @@ def _release_freed_memory() -> None:
     global _malloc_trim
     if _malloc_trim is None:
         import ctypes
-        import ctypes.util
 
+        # The symbols already in the process, not ctypes.util.find_library: that forks the task
+        # process (hundreds of MB, several threads) to run ldconfig.
         try:
-            _malloc_trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
         except (OSError, AttributeError):
             _malloc_trim = False
     if _malloc_trim:
