@@ -551,12 +551,13 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
                     seconds <= 0.25))  # fmt: skip
     targets.append(("… and the table exact (md5)", str(exact), exact))
     parallel = [res[k] for k in ("rest", "bulk", "rest_latency")]
-    # The load's memory is its process's and its page workers' together: judged on their sum at one
-    # moment (sampled every 0.1 s); the task process alone and the peaks simply added are shown too.
+    # The load's memory is its process's and any child process's together (there is none since
+    # pages are prepared in polars): judged on their sum at one moment (sampled every 0.1 s); the
+    # task process alone and the peaks simply added are shown too.
     together = max(r["sum_peak_mb"] for r in parallel)
     alone = max(r["rss_mb"] for r in parallel)
     added = max(r["rss_mb"] + r["children_peak_mb"] for r in parallel)
-    measured = f"{together:.0f} MB, the task process and its page workers at one moment (alone {alone:.0f} MB; peaks added {added:.0f} MB)"
+    measured = f"{together:.0f} MB, the task process and any child process at one moment (alone {alone:.0f} MB; peaks added {added:.0f} MB)"
     targets.append((f"peak RSS < 400 MB with parallel slices{size}", measured, together < 400))
     share, label = max((r["objects"]["Contact"]["lock_seconds"] / r["objects"]["Contact"]["seconds"], name)
                        for name, r in zip(("REST", "Bulk 2.0", f"REST {ms:g} ms"), parallel, strict=True))  # fmt: skip

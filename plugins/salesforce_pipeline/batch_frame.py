@@ -72,7 +72,7 @@ def _values_one_by_one(body: bytes, fields: Sequence[str]) -> tuple[pl.DataFrame
     problems: dict[int, list[str]] = {}
     columns = {}
     for name in fields:
-        texts = []
+        texts: list[str | None] = []
         for position, value in enumerate(chunk.columns[name]):
             if isinstance(value, (dict, list)):
                 problems.setdefault(position, []).append(f"{name}: {STRUCTURED}")

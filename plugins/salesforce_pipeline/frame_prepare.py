@@ -39,24 +39,7 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
     totals = BatchTotals()
     kept: list[pl.DataFrame] = []
     while batch.bodies:
-        body = batch.bodies.pop(0)
-        if batch.kind == BULK_CSV:
-            # A results page is tens of MB, and its text is all in the frame now: let it go.
-            raw, problems, body = bulk_page_frame(body, fmt.fields), {}, b""
-        else:
-            raw, problems = rest_page_frame(body, fmt.fields)
-        totals.records += len(raw)
-        ids = raw["Id"].drop_nulls() if "Id" in raw.columns else ()
-        totals.last_id = ids[-1] if len(ids) else totals.last_id
-        frame = _converted(fmt, raw, problems)
-        if problems:
-            records = _as_sent(batch.kind, raw, body, fmt.fields)
-            totals.rejects.extend(
-                reject(records, position, reasons) for position, reasons in sorted(problems.items())
-            )
-            frame = frame.filter(pl.Series([position not in problems for position in range(len(frame))]))
-        body = raw = None
-        kept.append(frame)
+        kept.append(_page(fmt, batch.kind, batch.bodies.pop(0), totals))
     frame = pl.concat(kept) if len(kept) > 1 else (kept[0] if kept else pl.DataFrame())
     del kept
     if len(frame) and frame["id"].n_unique() != len(frame):
@@ -78,6 +61,27 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
     return totals
 
 
+def _page(fmt: PageFormat, kind: str, body: bytes, totals: BatchTotals) -> pl.DataFrame:
+    """One page's rows converted, its rejected records and counts added to `totals`."""
+    problems: dict[int, list[str]]
+    if kind == BULK_CSV:
+        # A results page is tens of MB, and its text is all in the frame now: let it go.
+        raw, problems, body = bulk_page_frame(body, fmt.fields), {}, b""
+    else:
+        raw, problems = rest_page_frame(body, fmt.fields)
+    totals.records += len(raw)
+    ids = raw["Id"].drop_nulls() if "Id" in raw.columns else pl.Series([], dtype=pl.String)
+    totals.last_id = ids[-1] if len(ids) else totals.last_id
+    frame = _converted(fmt, raw, problems)
+    if problems:
+        records = _as_sent(kind, raw, body, fmt.fields)
+        totals.rejects.extend(
+            reject(records, position, reasons) for position, reasons in sorted(problems.items())
+        )
+        frame = frame.filter(pl.Series([position not in problems for position in range(len(frame))]))
+    return frame
+
+
 def _as_sent(kind: str, raw: pl.DataFrame, body: bytes, fields: Sequence[str]) -> Mapping[str, Sequence[Any]]:
     """The page's records as Salesforce sent them, by field: a Bulk page's text is all in the
     frame; a REST page's numbers and booleans are text there, so it is read again from its body."""
@@ -91,14 +95,16 @@ def _converted(fmt: PageFormat, raw: pl.DataFrame, problems: dict[int, list[str]
     reasons a row cannot be loaded added to `problems`."""
     kinds = ["datetime" if name == "SystemModstamp" else fmt.kinds.get(name, "text") for name in fmt.fields]
     plans = [frame_rules.plan(kind, name) for kind, name in zip(kinds, fmt.fields, strict=True)]
-    values = [f"_value_{position}" for position in range(len(plans))]
+    value_names = [f"_value_{position}" for position in range(len(plans))]
     masks = [f"_canonical_{position}" for position in range(len(plans))]
     # Two steps, so that a mask can use its column's converted value (a date parsed once).
-    checked = raw.with_columns(p.value.alias(value) for p, value in zip(plans, values, strict=True)).select(
-        *(pl.col(value).alias(column) for value, column in zip(values, fmt.data_columns, strict=True)),
+    checked = raw.with_columns(
+        p.value.alias(value) for p, value in zip(plans, value_names, strict=True)
+    ).select(
+        *(pl.col(value).alias(column) for value, column in zip(value_names, fmt.data_columns, strict=True)),
         *(
             p.canonical(pl.col(value)).alias(mask)
-            for p, value, mask in zip(plans, values, masks, strict=True)
+            for p, value, mask in zip(plans, value_names, masks, strict=True)
         ),
     )
     odd = checked.select(pl.col(mask).not_().sum() for mask in masks).row(0)
