@@ -20,11 +20,8 @@ from tests.plugins.salesforce_pipeline.records import make_id
 from tests.plugins.salesforce_pipeline.test_page_batch import page_format, record, rest_batch, rest_body
 
 
-def _in_pandas(fmt, batch, emit):
-    """The batch as the pandas path prepares it: all its records in one chunk."""
-    buffer = ChunkBuffer(fmt.fields, 10**9)
-    decode = RestColumnDecoder(fmt.fields)
-    chunks = [chunk for body in batch.bodies for chunk in buffer.add(decode(body)[0])] + list(buffer.flush())
+def _in_pandas(fmt, chunks, emit):
+    """Column chunks as the pandas path prepares them: transform_columns, then copy_bytes."""
     totals = BatchTotals()
     for chunk in chunks:
         totals.records += chunk.count
@@ -35,18 +32,22 @@ def _in_pandas(fmt, batch, emit):
         totals.duplicates += result.duplicates_dropped
         totals.rows += len(result.frame)
         if len(result.frame):
-            emit(
-                copy_bytes(
-                    result.frame, fmt.data_columns, (fmt.extracted_at, fmt.dag_run_id), fmt.encoding
-                ).getvalue()
-            )
+            constants = (fmt.extracted_at, fmt.dag_run_id)
+            emit(copy_bytes(result.frame, fmt.data_columns, constants, fmt.encoding).getvalue())
     return totals
+
+
+def _rest_chunks(fmt, bodies):
+    """REST pages as the pandas path decoded them (msgspec), all their records in one chunk."""
+    buffer = ChunkBuffer(fmt.fields, 10**9)
+    decode = RestColumnDecoder(fmt.fields)
+    return [chunk for body in bodies for chunk in buffer.add(decode(body)[0])] + list(buffer.flush())
 
 
 def _both(fmt, bodies):
     old: list[bytes] = []
     new: list[bytes] = []
-    old_totals = _in_pandas(fmt, PageBatch(REST_JSON, list(bodies)), old.append)
+    old_totals = _in_pandas(fmt, _rest_chunks(fmt, bodies), old.append)
     new_totals = frame_prepare.prepare_batch(fmt, PageBatch(REST_JSON, list(bodies)), new.append)
     return b"".join(old), old_totals, b"".join(new), new_totals
 
@@ -105,25 +106,6 @@ def test_an_empty_page_gives_nothing():
     _same(page_format(chunk_size=1000), [rest_body([])])
 
 
-def _bulk_in_pandas(fmt, body, emit):
-    totals = BatchTotals()
-    for chunk in bulk_page_chunks(body, fmt.fields, 10**9):
-        totals.records += chunk.count
-        ids = [value for value in chunk.columns["Id"] if isinstance(value, str)]
-        totals.last_id = ids[-1] if ids else totals.last_id
-        result = transform_columns(chunk, fmt.fields, fmt.kinds, key_prefix=fmt.key_prefix)
-        totals.rejects.extend(result.rejects)
-        totals.duplicates += result.duplicates_dropped
-        totals.rows += len(result.frame)
-        if len(result.frame):
-            emit(
-                copy_bytes(
-                    result.frame, fmt.data_columns, (fmt.extracted_at, fmt.dag_run_id), fmt.encoding
-                ).getvalue()
-            )
-    return totals
-
-
 def _csv_field(value):
     return "" if value is None else '"' + value.replace('"', '""') + '"'
 
@@ -157,7 +139,7 @@ def test_random_bulk_pages_give_the_same_payload(header_lacks_account):
         lines.append(",".join(_csv_field(values[f]) for f in fields))
     body = ("\r\n".join(lines) + "\r\n").encode()
     old, new = [], []
-    old_totals = _bulk_in_pandas(fmt, body, old.append)
+    old_totals = _in_pandas(fmt, bulk_page_chunks(body, fmt.fields, 10**9), old.append)
     new_totals = frame_prepare.prepare_batch(fmt, PageBatch(BULK_CSV, [body]), new.append)
     assert b"".join(new) == b"".join(old)
     for name in ("records", "rows", "duplicates", "last_id"):
