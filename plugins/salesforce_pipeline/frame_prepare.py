@@ -4,7 +4,8 @@ Decode (`batch_frame`), convert and check each column (`frame_rules`), reject wh
 with every reason and its raw record, keep the latest version per Id, write COPY's text format.
 The slices of a large load prepare their batches in their own threads at once, on every core,
 where pandas made them take turns (docs/large-loads.md). The same payloads as the pandas path
-Bulk pages take (tests/plugins/salesforce_pipeline/test_frame_prepare.py).
+(`transform_columns`, `copy_bytes`), which the sweep and the formula refresh still take
+(tests/plugins/salesforce_pipeline/test_frame_prepare.py).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], Non
         )
         totals.duplicates = before - len(frame)
     totals.rows = len(frame)
-    # A chunk at a time, as Bulk pages are: no COPY payload holds more than `chunk_size` rows.
+    # A chunk at a time: no COPY payload holds more than `chunk_size` rows.
     for start in range(0, totals.rows, max(fmt.chunk_size, 1)):
         emit(_copy_text(frame.slice(start, fmt.chunk_size), (fmt.extracted_at, fmt.dag_run_id), fmt.encoding))
     del frame
