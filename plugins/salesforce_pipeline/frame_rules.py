@@ -95,20 +95,6 @@ def id_problems(values: pl.Series, api_name: str, key_prefix: str | None) -> dic
     return {int(p): f"{api_name}: {texts[p]!r} is not a valid Salesforce Id" for p in np.flatnonzero(~valid)}
 
 
-def convert_column(values: pl.Series, kind: str, api_name: str, key_prefix: str | None) -> Converted:
-    """One text column converted by `kind`: (values, {position: reason}), a value that cannot be
-    loaded null in the result. Pages convert all their columns at once (`frame_prepare`); this is
-    the same for one column."""
-    column_plan = plan(kind, api_name)
-    frame = (
-        values.alias(api_name)
-        .to_frame()
-        .with_columns(column_plan.value.alias("_value"))
-        .select(pl.col("_value"), column_plan.canonical(pl.col("_value")).alias("_canonical"))
-    )
-    return finish(values, frame["_value"], frame["_canonical"], column_plan, kind, api_name, key_prefix)
-
-
 def finish(
     raw: pl.Series,
     value: pl.Series,

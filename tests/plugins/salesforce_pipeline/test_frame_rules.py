@@ -100,6 +100,21 @@ def _plain(value):
     return value
 
 
+def _convert_column(values, kind, api_name, key_prefix):
+    """One text column converted through its plan, as `frame_prepare` converts a page's columns all
+    at once: (values, {position: reason})."""
+    column_plan = frame_rules.plan(kind, api_name)
+    frame = (
+        values.alias(api_name)
+        .to_frame()
+        .with_columns(column_plan.value.alias("_value"))
+        .select(pl.col("_value"), column_plan.canonical(pl.col("_value")).alias("_canonical"))
+    )
+    return frame_rules.finish(
+        values, frame["_value"], frame["_canonical"], column_plan, kind, api_name, key_prefix
+    )
+
+
 def _oracle(values, kind):
     converted, problems = conversions.convert_column(values, kind, "F", "003" if kind == "id" else None)
     if kind == "datetime":
@@ -114,14 +129,14 @@ def test_each_kind_converts_and_rejects_as_the_current_rules_do(kind):
     values = CASES[kind]
     expected, expected_problems = _oracle(values, kind)
     series = pl.Series("F", values, dtype=pl.String)
-    converted, problems = frame_rules.convert_column(series, kind, "F", "003" if kind == "id" else None)
+    converted, problems = _convert_column(series, kind, "F", "003" if kind == "id" else None)
     assert [_plain(v) for v in converted.to_list()] == expected
     assert problems == expected_problems
 
 
 def test_the_input_column_is_left_as_it_was():
     series = pl.Series("F", ["abc", "12"], dtype=pl.String)
-    frame_rules.convert_column(series, "numeric", "F", None)
+    _convert_column(series, "numeric", "F", None)
     assert series.to_list() == ["abc", "12"]
 
 
@@ -141,7 +156,7 @@ def test_random_text_and_emails_convert_as_the_current_rules_do():
     values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(20000)]
     for kind in ("text", "email"):
         expected, expected_problems = _oracle(values, kind)
-        converted, problems = frame_rules.convert_column(pl.Series("F", values), kind, "F", None)
+        converted, problems = _convert_column(pl.Series("F", values), kind, "F", None)
         assert converted.to_list() == expected, kind
         assert problems == expected_problems
 
@@ -164,8 +179,6 @@ def test_random_values_of_each_kind_convert_as_the_current_rules_do(kind):
     values += [None, VALID_ID, "2026-12-05T10:00:00.000+0000", "2026-12-05", "true", "12.50"]
     expected, expected_problems = _oracle(values, kind)
     prefix = "003" if kind == "id" else None
-    converted, problems = frame_rules.convert_column(
-        pl.Series("F", values, dtype=pl.String), kind, "F", prefix
-    )
+    converted, problems = _convert_column(pl.Series("F", values, dtype=pl.String), kind, "F", prefix)
     assert [_plain(v) for v in converted.to_list()] == expected
     assert problems == expected_problems
