@@ -11,6 +11,7 @@ where pandas made them take turns (docs/large-loads.md). The same payloads as th
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -94,20 +95,12 @@ def _as_sent(kind: str, raw: pl.DataFrame, body: bytes, fields: Sequence[str]) -
 def _converted(fmt: PageFormat, raw: pl.DataFrame, problems: dict[int, list[str]]) -> pl.DataFrame:
     """Every column converted by its kind (one `select` for the page), named as in the table; the
     reasons a row cannot be loaded added to `problems`."""
-    kinds = ["datetime" if name == "SystemModstamp" else fmt.kinds.get(name, "text") for name in fmt.fields]
-    plans = [frame_rules.plan(kind, name) for kind, name in zip(kinds, fmt.fields, strict=True)]
-    value_names = [f"_value_{position}" for position in range(len(plans))]
-    masks = [f"_canonical_{position}" for position in range(len(plans))]
-    # Two steps, so that a mask can use its column's converted value (a date parsed once).
-    checked = raw.with_columns(
-        p.value.alias(value) for p, value in zip(plans, value_names, strict=True)
-    ).select(
-        *(pl.col(value).alias(column) for value, column in zip(value_names, fmt.data_columns, strict=True)),
-        *(
-            p.canonical(pl.col(value)).alias(mask)
-            for p, value, mask in zip(plans, value_names, masks, strict=True)
-        ),
+    kinds = tuple(
+        "datetime" if name == "SystemModstamp" else fmt.kinds.get(name, "text") for name in fmt.fields
     )
+    plans, convert, check = _conversion(fmt.fields, kinds, fmt.data_columns)
+    checked = raw.with_columns(convert).select(check)
+    masks = checked.columns[len(plans) :]
     odd = checked.select(pl.col(mask).not_().sum() for mask in masks).row(0)
     columns = {}
     for position, (name, column, kind) in enumerate(zip(fmt.fields, fmt.data_columns, kinds, strict=True)):
@@ -125,6 +118,27 @@ def _converted(fmt: PageFormat, raw: pl.DataFrame, problems: dict[int, list[str]
             for row in raw[required].is_null().arg_true().to_list():
                 problems.setdefault(row, []).append(f"{required}: missing")
     return pl.DataFrame(columns)
+
+
+@functools.lru_cache(maxsize=16)
+def _conversion(
+    fields: tuple[str, ...], kinds: tuple[str, ...], data_columns: tuple[str, ...]
+) -> tuple[list[frame_rules.ColumnPlan], list[pl.Expr], list[pl.Expr]]:
+    """The plans of a load's columns and the two steps that apply them to a page: each column's
+    value, then the values under the table's names and each one's mask (so that a mask can use its
+    column's converted value: a date parsed once). Built once per load, not per page: building
+    expressions holds the GIL the slices share."""
+    plans = [frame_rules.plan(kind, name) for kind, name in zip(kinds, fields, strict=True)]
+    value_names = [f"_value_{position}" for position in range(len(plans))]
+    convert = [p.value.alias(value) for p, value in zip(plans, value_names, strict=True)]
+    check = [
+        *(pl.col(value).alias(column) for value, column in zip(value_names, data_columns, strict=True)),
+        *(
+            p.canonical(pl.col(value)).alias(f"_canonical_{n}")
+            for n, (p, value) in enumerate(zip(plans, value_names, strict=True))
+        ),
+    ]
+    return plans, convert, check
 
 
 def _copy_text(frame: pl.DataFrame, constants: tuple, encoding: str) -> bytes:
