@@ -649,6 +649,13 @@ MUTATIONS = (
         (FRAME_PREPARE + "test_a_batch_with_a_reject_a_duplicate_and_relationships_gives_the_same_payload",),
     ),
     Mutation(
+        "a text column is escaped for COPY in every chunk where one of its values needs it",
+        "plugins/salesforce_pipeline/frame_prepare.py",
+        '_ESCAPE_PATTERN = r"[\\\\\\t\\n\\r]"\n',
+        '_ESCAPE_PATTERN = r"[\\\\\\t\\n]"\n',
+        (FRAME_PREPARE + "test_only_the_chunks_whose_text_needs_escapes_are_escaped_and_all_match",),
+    ),
+    Mutation(
         "no COPY payload of REST pages holds more than chunk_size rows",
         "plugins/salesforce_pipeline/frame_prepare.py",
         "    for start in range(0, totals.rows, max(fmt.chunk_size, 1)):\n",

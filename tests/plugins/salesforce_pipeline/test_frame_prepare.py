@@ -97,6 +97,15 @@ def test_random_records_give_the_same_payload():
     _same(page_format(chunk_size=10_000), bodies)
 
 
+def test_only_the_chunks_whose_text_needs_escapes_are_escaped_and_all_match():
+    # A column is escaped only in a chunk where one of its values holds a tab, newline, carriage
+    # return or backslash: one row a chunk, so each of the four is found alone; no Account name
+    # holds one.
+    names = ["tab\there", "line\nbreak", "back\\slash", "cr\rlf", "plain", "plain too", "Zoë", None]
+    records = [record(n, LastName=name, Account={"Name": "Acme"}) for n, name in enumerate(names)]
+    _same(page_format(chunk_size=1), [rest_body(records)])
+
+
 def test_a_structured_value_where_text_belongs_rejects_its_record_as_before():
     bodies = [rest_body([record(1, LastName={"nested": True}), record(2)])]
     _same(page_format(chunk_size=1000), bodies)
