@@ -144,9 +144,14 @@ def _join_rows(serialised: Sequence[Sequence[str]], start: int, stop: int, row_e
     return "".join(pieces)
 
 
+def lineage_fields(constants: Sequence[Any]) -> str:
+    """The values every row of a load ends with (its lineage), in COPY text format and joined by
+    tabs: written once per chunk, not once per row, by both ways of preparing a chunk."""
+    return "\t".join(_copy_value(constant) for constant in constants)
+
+
 def _row_end(constants: Sequence[Any]) -> str:
-    # The lineage values are the same on every row: written once into the line ending.
-    return "".join(f"\t{_copy_value(constant)}" for constant in constants) + "\n"
+    return (f"\t{lineage_fields(constants)}" if constants else "") + "\n"
 
 
 def copy_bytes(

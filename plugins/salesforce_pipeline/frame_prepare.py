@@ -18,7 +18,7 @@ from typing import Any
 
 from salesforce_pipeline import frame_rules
 from salesforce_pipeline.batch_frame import bulk_page_frame, rest_page_frame
-from salesforce_pipeline.copy_format import _row_end
+from salesforce_pipeline.copy_format import lineage_fields
 from salesforce_pipeline.frames import pl
 from salesforce_pipeline.objects import REQUIRED_FIELDS
 from salesforce_pipeline.page_batch import BULK_CSV, REST_JSON, BatchTotals, PageBatch, PageFormat
@@ -158,7 +158,7 @@ def _copy_text(frame: pl.DataFrame, constants: tuple, encoding: str) -> bytes:
         elif dtype == pl.Boolean:
             column = pl.when(column).then(pl.lit("t")).otherwise(pl.when(column.not_()).then(pl.lit("f")))
         columns.append(column.alias(name))
-    lineage = _row_end(constants)[1:-1]  # "<extracted_at>\t<dag_run_id>", escaped
+    lineage = lineage_fields(constants)  # "<extracted_at>\t<dag_run_id>", escaped
     buffer = io.BytesIO()
     frame.select([*columns, pl.lit(lineage).alias("_lineage")]).write_csv(
         buffer,
