@@ -28,7 +28,6 @@ from salesforce_pipeline.transform import reject
 _COPY_DATETIME = "%Y-%m-%dT%H:%M:%S%.6fZ"
 _ESCAPED = ["\\", "\t", "\n", "\r"]
 _ESCAPES = ["\\\\", "\\t", "\\n", "\\r"]
-_ESCAPE_PATTERN = r"[\\\t\n\r]"
 
 
 def prepare_batch(fmt: PageFormat, batch: PageBatch, emit: Callable[[bytes], None]) -> BatchTotals:
@@ -148,7 +147,7 @@ def _copy_text(frame: pl.DataFrame, constants: tuple, encoding: str) -> bytes:
     texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     # COPY's four escapes, in the text columns that hold one of them: finding none costs half
     # of replacing (most columns of most chunks hold none).
-    escaped = frame.select(pl.col(texts).str.contains(_ESCAPE_PATTERN).any()).row(0) if texts else ()
+    escaped = frame.select(pl.col(texts).str.contains_any(_ESCAPED).any()).row(0) if texts else ()
     needs_escape = {name for name, found in zip(texts, escaped, strict=True) if found}
     columns = []
     for name, dtype in frame.schema.items():

@@ -651,8 +651,8 @@ MUTATIONS = (
     Mutation(
         "a text column is escaped for COPY in every chunk where one of its values needs it",
         "plugins/salesforce_pipeline/frame_prepare.py",
-        '_ESCAPE_PATTERN = r"[\\\\\\t\\n\\r]"\n',
-        '_ESCAPE_PATTERN = r"[\\\\\\t\\n]"\n',
+        "pl.col(texts).str.contains_any(_ESCAPED)",
+        "pl.col(texts).str.contains_any(_ESCAPED[:3])",
         (FRAME_PREPARE + "test_only_the_chunks_whose_text_needs_escapes_are_escaped_and_all_match",),
     ),
     Mutation(
